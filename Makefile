@@ -1,0 +1,57 @@
+# Set-up and the two everyday commands. Everything lands in project-local, git-ignored
+# directories (.venv, .deps, data); downloads are cached under ~/.cache so re-runs are fast.
+#
+#   make demo    set up, build, and train the demo experiment on CPU
+#   make test    set up, build, and run the whole test suite
+
+PYTHON  ?= python3
+CACHE   ?= $(HOME)/.cache/helico
+VENV    := .venv
+PY      := $(VENV)/bin/python
+SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# Python packages: libtorch itself, and the registry packages whose files and parsers the
+# tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3).
+PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5
+OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl
+
+export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
+
+.PHONY: setup demo test build clean-setup
+setup: .deps/libtorch data/openfold3/.done data/ccd/components.bcif
+
+$(VENV)/.done:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PKGS)
+	touch $@
+
+# A stable path to the wheel's libtorch for .cargo/config.toml, whatever the Python version.
+# A user's LIBTORCH wins: then this link is not used.
+.deps/libtorch: $(VENV)/.done
+	mkdir -p .deps
+	ln -sfn "$(SITE)/torch" $@
+
+data/ccd/components.bcif: $(VENV)/.done
+	mkdir -p data/ccd
+	ln -sfn "$(SITE)/biotite/structure/info/components.bcif" $@
+
+# openfold3's test data only: the wheel is unpacked, not installed (its dependencies are heavy).
+data/openfold3/.done:
+	mkdir -p $(CACHE)/wheels
+	test -f $(CACHE)/wheels/$(OF3_WHEEL) || \
+	  $(PYTHON) -m pip download --quiet --no-deps --disable-pip-version-check -d $(CACHE)/wheels openfold3==0.5.0
+	rm -rf $(CACHE)/openfold3 data/openfold3
+	$(PYTHON) -m zipfile -e $(CACHE)/wheels/$(OF3_WHEEL) $(CACHE)/openfold3
+	mkdir -p data && cp -r $(CACHE)/openfold3/openfold3/tests/test_data data/openfold3
+	touch $@
+
+build: setup
+	cargo build --bins
+
+demo: build
+	./target/debug/helico run experiments/demo.toml
+
+test: setup
+	cargo test
+
+clean-setup:
+	rm -rf $(VENV) .deps data/ccd data/openfold3
