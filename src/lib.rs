@@ -1,2 +1,11 @@
 //! helico: a declarative experiment engine for AlphaFold3-like models and sequence
 //! diffusion models, on libtorch.
+
+pub mod config;
+pub mod data;
+pub mod losses;
+pub mod models;
+pub mod nn;
+pub mod registry;
+pub mod runtime;
+pub mod train;

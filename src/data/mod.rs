@@ -1,0 +1,3 @@
+//! Data: parsing, tokenizing, featurising and batching.
+
+pub mod seqs;

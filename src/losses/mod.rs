@@ -1,0 +1,3 @@
+//! Training losses, one file per loss family.
+
+pub mod d3pm;

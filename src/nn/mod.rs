@@ -1,0 +1,3 @@
+//! Shared tch building blocks.
+
+pub mod attention;

@@ -1,0 +1,24 @@
+//! Slot `runtime.attention`: the attention kernel. A runtime choice, not a semantic one: every
+//! kernel computes the same function within the parity tolerance (STYLE H5).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::nn::attention::{MathAttentionConfig, SdpaAttentionConfig};
+
+/// The attention kernel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Attention {
+    /// Reference kernel: explicit scores, mask and softmax in fp32.
+    Math(MathAttentionConfig),
+    /// libtorch's `scaled_dot_product_attention` (fused flash / memory-efficient / cuDNN
+    /// backends where the device supports them).
+    Sdpa(SdpaAttentionConfig),
+}
+
+impl Default for Attention {
+    fn default() -> Self {
+        Attention::Sdpa(SdpaAttentionConfig::default())
+    }
+}

@@ -1,0 +1,54 @@
+//! Runtime choices: device, precision, attention kernel and threads. They change speed, not
+//! results beyond the parity tolerance, so they never enter the config hash (STYLE H5).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::registry::attention::Attention;
+
+/// Where and how the run executes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+#[schemars(extend("x-nonsemantic" = true))]
+pub struct RuntimeConfig {
+    /// `auto` (first GPU if one is usable, else CPU), `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Compute precision: `auto` (bf16 on GPU, fp32 on CPU), `fp32` or `bf16`.
+    pub precision: Precision,
+    /// The attention kernel.
+    pub attention: Attention,
+    /// libtorch intra-op threads (0 keeps libtorch's default).
+    #[schemars(range(min = 0))]
+    pub threads: i64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { device: "auto".into(), precision: Precision::Auto, attention: Attention::default(), threads: 0 }
+    }
+}
+
+/// Compute precision of activations; master weights and optimiser state stay fp32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// bf16 on GPU, fp32 on CPU.
+    #[default]
+    Auto,
+    /// fp32 throughout.
+    Fp32,
+    /// bf16 activations with fp32 master weights, losses and softmax statistics.
+    Bf16,
+}
+
+impl RuntimeConfig {
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let ok = matches!(self.device.as_str(), "auto" | "cpu" | "cuda")
+            || self.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+        if ok {
+            Vec::new()
+        } else {
+            vec![("device".into(), format!("device \"{}\" is not one of auto, cpu, cuda, cuda:N", self.device))]
+        }
+    }
+}

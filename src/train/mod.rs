@@ -1,0 +1,6 @@
+//! Model-agnostic training: the loop, AdamW with savable state, LR schedules, EMA and
+//! checkpoints.
+
+pub mod adamw;
+pub mod schedule;
+pub mod trainer;
