@@ -11,7 +11,7 @@ PY      := $(VENV)/bin/python
 SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # Python packages: libtorch itself, and the registry packages whose files and parsers the
 # tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3).
-PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5
+PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6
 OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl
 
 export PIP_CACHE_DIR ?= $(HOME)/.cache/pip

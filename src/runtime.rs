@@ -52,3 +52,19 @@ impl RuntimeConfig {
         }
     }
 }
+
+/// The resolved runtime: what model code receives (never part of any `XConfig`).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub device: tch::Device,
+    /// Activation dtype: `Float` or `BFloat16`. Parameters stay fp32.
+    pub kind: tch::Kind,
+    pub attention: Attention,
+}
+
+impl Runtime {
+    /// fp32 on the CPU with the given kernel: what tests and `helico check` use.
+    pub fn cpu(attention: Attention) -> Runtime {
+        Runtime { device: tch::Device::Cpu, kind: tch::Kind::Float, attention }
+    }
+}
