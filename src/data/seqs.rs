@@ -72,3 +72,16 @@ pub struct SequenceFile {
     #[serde(default)]
     pub limit: u64,
 }
+
+/// One sequence as read from a file, with where it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub domain: Domain,
+    /// The sequence text (SMILES string, or residues in upper case).
+    pub text: String,
+    /// Its name in the file (FASTA header, second `.smi` column), or `line N`.
+    pub name: String,
+    pub file: std::path::PathBuf,
+    /// 1-based line where the sequence starts.
+    pub line: usize,
+}
