@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod data;
+pub mod exit;
 pub mod losses;
 pub mod models;
 pub mod nn;

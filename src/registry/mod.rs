@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod data;
+pub mod describe;
 pub mod loss;
 pub mod model;
 pub mod optimizer;
