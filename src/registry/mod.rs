@@ -77,11 +77,7 @@ impl Experiment {
             optimizer::Optimizer::Adamw(o) => under("optimizer", o.problems()),
         }
         under("runtime", self.runtime.problems());
-        let warmup = match &self.schedule {
-            schedule::Schedule::Constant(_) => 0,
-            schedule::Schedule::WarmupCosine(s) => s.warmup_steps,
-            schedule::Schedule::WarmupLinear(s) => s.warmup_steps,
-        };
+        let warmup = self.schedule.warmup_steps();
         if warmup > self.train.steps {
             out.push((
                 "schedule.warmup_steps".into(),

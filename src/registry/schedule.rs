@@ -22,3 +22,22 @@ impl Default for Schedule {
         Schedule::WarmupCosine(WarmupCosineConfig::default())
     }
 }
+
+impl Schedule {
+    /// The factor on the peak learning rate at update `step` (0-based) of `total`.
+    pub fn factor(&self, step: u64, total: u64) -> f64 {
+        match self {
+            Schedule::Constant(_) => 1.0,
+            Schedule::WarmupCosine(s) => s.factor(step, total),
+            Schedule::WarmupLinear(s) => s.factor(step, total),
+        }
+    }
+
+    pub fn warmup_steps(&self) -> u64 {
+        match self {
+            Schedule::Constant(_) => 0,
+            Schedule::WarmupCosine(s) => s.warmup_steps,
+            Schedule::WarmupLinear(s) => s.warmup_steps,
+        }
+    }
+}

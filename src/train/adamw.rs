@@ -43,3 +43,197 @@ impl AdamWConfig {
         out
     }
 }
+
+use tch::{Kind, Tensor, nn};
+
+/// One trained tensor with its moments.
+struct Param {
+    name: String,
+    var: Tensor,
+    /// First moment m, fp32.
+    m: Tensor,
+    /// Second moment v, fp32.
+    v: Tensor,
+    decay: bool,
+}
+
+/// AdamW over every trainable variable of a VarStore, in name order.
+pub struct AdamW {
+    cfg: AdamWConfig,
+    params: Vec<Param>,
+    /// Updates applied so far (t in the bias corrections).
+    steps: u64,
+}
+
+impl AdamW {
+    /// Norm gains and biases (by the naming contract: a path containing `norm`, or a final
+    /// `bias` segment) are not decayed unless `decay_norms_and_biases`.
+    pub fn new(vs: &nn::VarStore, cfg: &AdamWConfig) -> AdamW {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = named
+            .into_iter()
+            .map(|(name, var)| {
+                let exempt = name.contains("norm") || name.rsplit('.').next() == Some("bias");
+                let m = var.zeros_like().to_kind(Kind::Float);
+                let v = var.zeros_like().to_kind(Kind::Float);
+                Param { decay: cfg.decay_norms_and_biases || !exempt, name, var, m, v }
+            })
+            .collect();
+        AdamW { cfg: cfg.clone(), params, steps: 0 }
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Names of the parameters that are weight-decayed.
+    pub fn decayed(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().filter(|p| p.decay).map(|p| p.name.as_str())
+    }
+
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            p.var.zero_grad();
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max` (no host sync); returns the
+    /// norm before clipping as a 0-d fp32 tensor.
+    pub fn clip_grad_norm(&self, max: f64) -> Tensor {
+        let mut grads: Vec<Tensor> = self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect();
+        let Some(first) = grads.first() else { return Tensor::zeros([], (Kind::Float, tch::Device::Cpu)) };
+        let squares: Vec<Tensor> = grads.iter().map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float)).collect();
+        let norm = Tensor::stack(&squares, 0).sum(Kind::Float).sqrt().to_device(first.device());
+        if max > 0.0 {
+            let coef = (max / (&norm + 1e-6)).clamp_max(1.0);
+            tch::no_grad(|| {
+                for g in &mut grads {
+                    let _ = g.g_mul_(&coef.to_kind(g.kind()));
+                }
+            });
+        }
+        norm
+    }
+
+    /// One update with learning rate `lr` (decoupled decay: p ← p − lr·λ·p, then the Adam step).
+    pub fn step(&mut self, lr: f64) {
+        self.steps += 1;
+        let [b1, b2] = self.cfg.betas;
+        let t = self.steps as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let (eps, wd) = (self.cfg.eps, self.cfg.weight_decay);
+        tch::no_grad(|| {
+            for p in &mut self.params {
+                let g = p.var.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let g = g.to_kind(Kind::Float);
+                if p.decay && wd > 0.0 {
+                    let _ = p.var.g_mul_scalar_(1.0 - lr * wd);
+                }
+                // The same expressions, in the same order, as libtorch's torch::optim::AdamW.
+                let _ = p.m.g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
+                let _ = p.v.g_mul_scalar_(b2).g_add_(&((&g * (1.0 - b2)) * &g));
+                let denom = (p.v.sqrt() / bc2.sqrt()) + eps;
+                let update = (&p.m * (-lr / bc1)) / denom;
+                let _ = p.var.g_add_(&update.to_kind(p.var.kind()));
+            }
+        });
+    }
+
+    /// The moments as named tensors (`m.<param>`, `v.<param>`) for a checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        self.params.iter().flat_map(|p| [(format!("m.{}", p.name), p.m.shallow_clone()), (format!("v.{}", p.name), p.v.shallow_clone())]).collect()
+    }
+
+    /// Restores moments and the update count; every moment must be present with its shape.
+    pub fn load_state(&mut self, mut tensors: std::collections::HashMap<String, Tensor>, steps: u64) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for p in &mut self.params {
+            for (prefix, slot) in [("m", &mut p.m), ("v", &mut p.v)] {
+                let key = format!("{prefix}.{}", p.name);
+                match tensors.remove(&key) {
+                    Some(t) if t.size() == slot.size() => tch::no_grad(|| slot.copy_(&t)),
+                    Some(t) => problems.push(format!("{key}: shape {:?} in the checkpoint, {:?} in the model", t.size(), slot.size())),
+                    None => problems.push(format!("{key}: missing from the checkpoint")),
+                }
+            }
+        }
+        problems.extend(tensors.keys().map(|k| format!("{k}: in the checkpoint but not in the model")));
+        if !problems.is_empty() {
+            problems.sort();
+            return Err(problems.join("; "));
+        }
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::nn::OptimizerConfig;
+
+    /// A small model with a weight, a bias and a norm gain.
+    fn model(vs: &nn::VarStore) -> (nn::Linear, nn::LayerNorm) {
+        let root = vs.root();
+        let lin = nn::linear(&root / "fc", 4, 3, Default::default());
+        let norm = nn::layer_norm(&root / "norm", vec![3], Default::default());
+        (lin, norm)
+    }
+
+    fn loss(m: &(nn::Linear, nn::LayerNorm), x: &Tensor) -> Tensor {
+        use tch::nn::Module;
+        m.1.forward(&m.0.forward(x)).square().mean(Kind::Float)
+    }
+
+    /// Our AdamW equals libtorch's torch::optim::AdamW (tch's `nn::AdamW`) step for step.
+    #[test]
+    fn matches_libtorch_adamw() {
+        tch::manual_seed(0);
+        let cfg = AdamWConfig { lr: 1e-2, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1, decay_norms_and_biases: true };
+        let ours = nn::VarStore::new(tch::Device::Cpu);
+        let theirs = nn::VarStore::new(tch::Device::Cpu);
+        let (m1, m2) = (model(&ours), model(&theirs));
+        let mut theirs_vs = theirs;
+        theirs_vs.copy(&ours).expect("same variables");
+        let mut a = AdamW::new(&ours, &cfg);
+        let mut b = nn::AdamW::default().beta1(0.9).beta2(0.95).wd(0.1).eps(1e-8).build(&theirs_vs, 1e-2).expect("adamw");
+        let x = Tensor::randn([8, 4], (Kind::Float, tch::Device::Cpu));
+        for _ in 0..20 {
+            a.zero_grad();
+            loss(&m1, &x).backward();
+            a.step(1e-2);
+            b.zero_grad();
+            loss(&m2, &x).backward();
+            b.step();
+        }
+        let (va, vb) = (ours.variables(), theirs_vs.variables());
+        for (name, t) in &va {
+            let diff = (t - &vb[name]).abs().max().double_value(&[]);
+            let scale = t.abs().max().double_value(&[]);
+            assert!(diff <= 1e-5 * scale, "{name} differs by {diff} (scale {scale})");
+        }
+    }
+
+    #[test]
+    fn norms_and_biases_are_not_decayed_and_state_round_trips() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = model(&vs);
+        let mut opt = AdamW::new(&vs, &AdamWConfig::default());
+        assert_eq!(opt.decayed().collect::<Vec<_>>(), ["fc.weight"]);
+        loss(&m, &Tensor::ones([2, 4], (Kind::Float, tch::Device::Cpu))).backward();
+        opt.step(1e-3);
+        let state = || -> std::collections::HashMap<String, Tensor> { opt.state().into_iter().map(|(k, t)| (k, t.copy())).collect() };
+        let mut fresh = AdamW::new(&vs, &AdamWConfig::default());
+        fresh.load_state(state(), 1).expect("loads");
+        assert_eq!(fresh.steps(), 1);
+        let mut missing = state();
+        missing.remove("m.fc.bias");
+        missing.insert("m.extra".into(), Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)));
+        let err = AdamW::new(&vs, &AdamWConfig::default()).load_state(missing, 1).unwrap_err();
+        assert!(err.contains("m.fc.bias: missing") && err.contains("m.extra: in the checkpoint but not in the model"), "{err}");
+    }
+}

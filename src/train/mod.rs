@@ -2,5 +2,7 @@
 //! checkpoints.
 
 pub mod adamw;
+pub mod checkpoint;
+pub mod ema;
 pub mod schedule;
 pub mod trainer;
