@@ -9,5 +9,6 @@ pub mod losses;
 pub mod models;
 pub mod nn;
 pub mod registry;
+pub mod run;
 pub mod runtime;
 pub mod train;

@@ -1,0 +1,4 @@
+//! Runs: directories, snapshots, identity and lifecycle.
+
+pub mod dir;
+pub mod info;
