@@ -1,9 +1,235 @@
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let ov: Vec<helico::config::overrides::Override> = args[1..].iter().map(|a| helico::config::overrides::parse(a).unwrap()).collect();
-    let inputs = helico::config::Inputs::new(std::path::Path::new(&args[0]), &[], &ov, &args[1..]);
-    match helico::config::resolve(&inputs) {
-        Ok(r) => { println!("{}", r.to_toml()); println!("hash {}", r.config_hash); for d in r.dropped() { println!("dropped {:?}", d); } }
-        Err(e) => eprintln!("{e}"),
+//! The `helico` command line: one thin function per subcommand; the work happens in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use helico::config::overrides::{self, Override};
+use helico::config::{self, Inputs, Resolved};
+use helico::exit;
+use helico::registry::describe;
+
+/// A declarative experiment engine for AlphaFold3-like models and sequence diffusion models.
+#[derive(Parser)]
+#[command(name = "helico", version, after_help = exit::HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate an experiment and run one tiny forward/backward step on the CPU.
+    Check(CheckArgs),
+    /// Show a key's resolved value, its default, and every layer that set it.
+    Explain(ExplainArgs),
+    /// Print the experiment JSON schema (draft-07), for editors and validators.
+    Schema,
+    /// List the registry's slots and variants, or show one variant's parameters.
+    Registry(RegistryArgs),
+}
+
+/// An experiment file and the layers above it.
+#[derive(Args)]
+struct ExperimentArgs {
+    /// The experiment TOML file.
+    experiment: PathBuf,
+    /// Overrides, applied in order: key=value (a TOML value), slot=@variant, key+=value, ~key.
+    #[arg(value_parser = parse_override)]
+    overrides: Vec<OverrideArg>,
+    /// A TOML file of overrides, applied after the experiment and before the environment.
+    #[arg(long = "set-file", value_name = "FILE")]
+    set_files: Vec<PathBuf>,
+}
+
+#[derive(Clone)]
+struct OverrideArg {
+    raw: String,
+    parsed: Override,
+}
+
+fn parse_override(raw: &str) -> Result<OverrideArg, String> {
+    overrides::parse(raw).map(|parsed| OverrideArg { raw: raw.to_owned(), parsed })
+}
+
+impl ExperimentArgs {
+    fn resolve(&self) -> Result<Resolved, config::error::Invalid> {
+        let parsed: Vec<Override> = self.overrides.iter().map(|o| o.parsed.clone()).collect();
+        let raw: Vec<String> = self.overrides.iter().map(|o| o.raw.clone()).collect();
+        config::resolve(&Inputs::new(&self.experiment, &self.set_files, &parsed, &raw))
     }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    exp: ExperimentArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// The experiment TOML file.
+    experiment: PathBuf,
+    /// The dotted key to explain (e.g. model.n_layers).
+    key: String,
+    /// Overrides, as for `helico run`.
+    #[arg(value_parser = parse_override)]
+    overrides: Vec<OverrideArg>,
+    #[arg(long = "set-file", value_name = "FILE")]
+    set_files: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RegistryArgs {
+    #[command(subcommand)]
+    command: RegistryCommand,
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// List every slot and its variants.
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a variant's parameters (types, defaults, docs), or every variant of a slot.
+    Show {
+        /// `slot.variant` (e.g. model.d3pm_lm, attention.sdpa) or a slot (e.g. schedule).
+        what: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => check(a),
+        Command::Explain(a) => explain(a),
+        Command::Schema => schema(),
+        Command::Registry(a) => registry(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // Configuration problems render themselves, one block each; others get a prefix.
+            match e.downcast_ref::<config::error::Invalid>() {
+                Some(invalid) => eprintln!("{invalid}"),
+                None => eprintln!("helico: {e:#}"),
+            }
+            ExitCode::from(exit::code_for(&e))
+        }
+    }
+}
+
+/// Prints every problem (as JSON with `--json`) and returns the invalid-input exit code.
+fn report_invalid(e: config::error::Invalid, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "ok": false, "problems": e.problems }))?);
+        return Ok(ExitCode::from(exit::INVALID_INPUT));
+    }
+    Err(e.into())
+}
+
+fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let resolved = match a.exp.resolve() {
+        Ok(r) => r,
+        Err(e) => return report_invalid(e, a.json),
+    };
+    let dropped: Vec<String> = resolved.dropped().map(describe_drop).collect();
+    if a.json {
+        let out = json!({ "ok": true, "name": resolved.experiment.name, "config_hash": resolved.config_hash, "dropped": dropped });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for d in &dropped {
+            eprintln!("note: {d}");
+        }
+        println!("ok: {} is valid (config hash {})", a.exp.experiment.display(), &resolved.config_hash[..12]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_drop(e: &config::tree::Event) -> String {
+    let config::tree::Op::Dropped { switched_to, by } = &e.op else { return String::new() };
+    let value = e.value.as_ref().map(|v| format!(" = {v}")).unwrap_or_default();
+    format!("dropped `{}`{value} (set at {}): {by} switched it to @{switched_to}, which has no such key", e.key, e.source)
+}
+
+fn explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let exp = ExperimentArgs { experiment: a.experiment, overrides: a.overrides, set_files: a.set_files };
+    let resolved = match exp.resolve() {
+        Ok(r) => r,
+        Err(e) => return report_invalid(e, a.json),
+    };
+    let ex = match resolved.explain(&a.key) {
+        Ok(ex) => ex,
+        Err(near) => {
+            let hint = near.first().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            return Err(exit::BadInput(format!("no key `{}` in the resolved experiment{hint} (`helico schema` lists every key)", a.key)).into());
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&ex)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} = {}", ex.key, ex.value);
+    if let Some(doc) = &ex.doc {
+        println!("  {doc}");
+    }
+    if let Some(d) = &ex.default {
+        println!("  default: {d}");
+    }
+    println!("  from: {}", ex.source);
+    for e in &ex.history {
+        let value = e.value.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+        let op = match &e.op {
+            config::tree::Op::Set => "set".to_owned(),
+            config::tree::Op::Append => "append".to_owned(),
+            config::tree::Op::Reset => "reset".to_owned(),
+            config::tree::Op::Dropped { switched_to, by } => format!("dropped (switch to @{switched_to} by {by})"),
+        };
+        println!("  {:<40} {} {op}{value}", e.source.to_string(), e.key);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn schema() -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&config::schema::experiment_schema())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn registry(a: RegistryArgs) -> anyhow::Result<ExitCode> {
+    let slots = describe::slots(&config::schema::Schema::experiment());
+    let (what, json) = match a.command {
+        RegistryCommand::List { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&slots)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        RegistryCommand::List { json: false } => {
+            print!("{}", describe::render_list(&slots));
+            return Ok(ExitCode::SUCCESS);
+        }
+        RegistryCommand::Show { what, json } => (what, json),
+    };
+    let (slot, variant) = describe::find(&slots, &what).map_err(exit::BadInput)?;
+    if json {
+        let out = match variant {
+            Some(v) => serde_json::to_value(v)?,
+            None => serde_json::to_value(slot)?,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", describe::render_show(slot, variant));
+    }
+    Ok(ExitCode::SUCCESS)
 }

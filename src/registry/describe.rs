@@ -57,10 +57,10 @@ fn collect(schema: &Schema, node: Node<'_>, prefix: &str, out: &mut Vec<SlotInfo
                 .map(|v| {
                     let mut params = Vec::new();
                     params_of(schema, v.node, "", &mut params);
-                    VariantInfo { name: v.name.to_owned(), doc: v.doc().map(str::to_owned), params }
+                    VariantInfo { name: v.name.to_owned(), doc: v.doc().map(unwrap_doc), params }
                 })
                 .collect();
-            out.push(SlotInfo { key: prefix.to_owned(), doc: node.doc().map(str::to_owned), default, semantic: !node.nonsemantic(), variants });
+            out.push(SlotInfo { key: prefix.to_owned(), doc: node.doc().map(unwrap_doc), default, semantic: !node.nonsemantic(), variants });
             for v in schema_variants(schema, node) {
                 let Shape::Struct(props) = schema.shape(v) else { continue };
                 for (k, p) in props {
@@ -95,7 +95,7 @@ fn params_of(schema: &Schema, node: Node<'_>, prefix: &str, out: &mut Vec<ParamI
             key,
             type_name: child.type_name(schema),
             default: child.default().cloned(),
-            doc: child.doc().map(str::to_owned),
+            doc: child.doc().map(unwrap_doc),
             semantic: !child.nonsemantic(),
         });
     }
@@ -125,6 +125,62 @@ pub fn find<'a>(slots: &'a [SlotInfo], spec: &str) -> Result<(&'a SlotInfo, Opti
     let near = crate::config::error::did_you_mean(spec, keys.iter().copied());
     let hint = near.map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
     Err(format!("no slot `{spec}`{hint}; slots: {}", keys.join(", ")))
+}
+
+/// `helico registry list`: slots, their variants, defaults marked.
+pub fn render_list(slots: &[SlotInfo]) -> String {
+    let mut out = String::new();
+    for s in slots {
+        let runtime = if s.semantic { "" } else { "  (runtime choice: not in the config hash)" };
+        out.push_str(&format!("{}{runtime}\n", s.key));
+        if let Some(doc) = &s.doc {
+            out.push_str(&format!("    {doc}\n"));
+        }
+        for v in &s.variants {
+            let default = if s.default.as_deref() == Some(&v.name) { " (default)" } else { "" };
+            out.push_str(&format!("  @{:<20}{}{default}\n", v.name, first_line(v.doc.as_deref())));
+        }
+    }
+    out.push_str("\nSwitch a slot with `slot=@variant`; `helico registry show slot.variant` lists its parameters.\n");
+    out
+}
+
+/// `helico registry show`: a variant's parameters with type, default and doc (or every
+/// variant of a slot).
+pub fn render_show(slot: &SlotInfo, variant: Option<&VariantInfo>) -> String {
+    let mut out = String::new();
+    let variants: Vec<&VariantInfo> = match variant {
+        Some(v) => vec![v],
+        None => slot.variants.iter().collect(),
+    };
+    for v in variants {
+        out.push_str(&format!("{}=@{}\n", slot.key, v.name));
+        if let Some(doc) = &v.doc {
+            out.push_str(&format!("  {doc}\n"));
+        }
+        if v.params.is_empty() {
+            out.push_str("  (no parameters)\n");
+        }
+        for p in &v.params {
+            let default = p.default.as_ref().map(|d| format!(" = {d}")).unwrap_or_default();
+            let mark = if p.semantic { "" } else { " [non-semantic]" };
+            out.push_str(&format!("  {}.{}: {}{default}{mark}\n", slot.key, p.key, p.type_name));
+            if let Some(doc) = &p.doc {
+                out.push_str(&format!("      {doc}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn first_line(doc: Option<&str>) -> &str {
+    doc.and_then(|d| d.split(". ").next()).unwrap_or("")
+}
+
+/// Doc comments arrive with their source line breaks; rejoin wrapped lines.
+fn unwrap_doc(doc: &str) -> String {
+    doc.split("\n\n").map(|para| para.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
