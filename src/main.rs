@@ -75,8 +75,9 @@ struct CheckArgs {
 struct ExplainArgs {
     /// The experiment TOML file.
     experiment: PathBuf,
-    /// The dotted key to explain (e.g. model.n_layers).
-    key: String,
+    /// The dotted key to explain (e.g. model.n_layers); without one, the whole resolved
+    /// experiment is printed with each value's source.
+    key: Option<String>,
     /// Overrides, as for `helico run`.
     #[arg(value_parser = parse_override)]
     overrides: Vec<OverrideArg>,
@@ -112,6 +113,12 @@ enum RegistryCommand {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when a reader closes the pipe (`helico explain … | head`), as Unix tools do,
+    // instead of panicking on the next print.
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check(a),
@@ -166,16 +173,34 @@ fn describe_drop(e: &config::tree::Event) -> String {
 }
 
 fn explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let exp = ExperimentArgs { experiment: a.experiment, overrides: a.overrides, set_files: a.set_files };
+    let mut overrides = a.overrides;
+    // `explain EXP train.steps=5` has no key: the first word is an override.
+    let key = match a.key {
+        Some(k) if k.contains('=') || k.starts_with('~') => {
+            overrides.insert(0, parse_override(&k).map_err(exit::BadInput)?);
+            None
+        }
+        k => k,
+    };
+    let exp = ExperimentArgs { experiment: a.experiment, overrides, set_files: a.set_files };
     let resolved = match exp.resolve() {
         Ok(r) => r,
         Err(e) => return report_invalid(e, a.json),
     };
-    let ex = match resolved.explain(&a.key) {
+    let Some(key) = key else {
+        if a.json {
+            let out = json!({ "config": resolved.table, "provenance": resolved.provenance, "config_hash": resolved.config_hash });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            print!("{}", resolved.to_annotated_toml());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let ex = match resolved.explain(&key) {
         Ok(ex) => ex,
         Err(near) => {
             let hint = near.first().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-            return Err(exit::BadInput(format!("no key `{}` in the resolved experiment{hint} (`helico schema` lists every key)", a.key)).into());
+            return Err(exit::BadInput(format!("no key `{key}` in the resolved experiment{hint} (`helico schema` lists every key)")).into());
         }
     };
     if a.json {

@@ -192,6 +192,35 @@ impl Resolved {
         toml::to_string(&self.table).expect("a resolved table is serialisable TOML")
     }
 
+    /// The resolved config as TOML with each value's source as a trailing comment.
+    pub fn to_annotated_toml(&self) -> String {
+        let mut out = String::new();
+        let mut table = String::new();
+        for line in self.to_toml().lines() {
+            let trimmed = line.trim();
+            let source = if let Some(header) = trimmed.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+                table = header.to_owned();
+                self.provenance.get(header)
+            } else if let Some(header) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                table = header.to_owned();
+                None
+            } else if let Some((key, _)) = trimmed.split_once(" = ") {
+                let full = if table.is_empty() { key.to_owned() } else { format!("{table}.{key}") };
+                self.provenance.get(&full)
+            } else {
+                None
+            };
+            match source {
+                Some(s) if *s != Source::Default => out.push_str(&format!("{line:<40} # {s}\n")),
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
     /// The semantic keys only, as canonical JSON: what the config hash covers.
     pub fn semantic_json(&self) -> Json {
         semantic_view(&Schema::experiment(), &self.table)

@@ -12,7 +12,38 @@ pub const NONSEMANTIC: &str = "x-nonsemantic";
 /// The draft-07 JSON schema of an experiment, for editors (`#:schema`) and `helico schema`.
 pub fn experiment_schema() -> Value {
     let schema = schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<Experiment>();
-    serde_json::to_value(schema).expect("a schemars schema serialises to JSON")
+    let mut schema = serde_json::to_value(schema).expect("a schemars schema serialises to JSON");
+    loosen_slots(&mut schema);
+    schema
+}
+
+/// A file layer may set a slot's parameters without its `type` (the variant comes from a lower
+/// layer or the default), and two variants may share a parameter: so a slot's variants become
+/// `anyOf` (not `oneOf`) without `type` required. Unknown keys still match no variant.
+fn loosen_slots(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let tagged = map.get("oneOf").and_then(Value::as_array).is_some_and(|vs| {
+                vs.iter().all(|x| x.pointer("/properties/type/const").is_some())
+            });
+            if tagged {
+                if let Some(mut variants) = map.remove("oneOf") {
+                    for variant in variants.as_array_mut().into_iter().flatten() {
+                        if let Some(req) = variant.get_mut("required").and_then(Value::as_array_mut) {
+                            req.retain(|r| r != "type");
+                        }
+                        if variant.get("required").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                            variant.as_object_mut().map(|o| o.remove("required"));
+                        }
+                    }
+                    map.insert("anyOf".into(), variants);
+                }
+            }
+            map.values_mut().for_each(loosen_slots);
+        }
+        Value::Array(items) => items.iter_mut().for_each(loosen_slots),
+        _ => {}
+    }
 }
 
 /// The schema with `$ref`s resolved on demand.
@@ -105,7 +136,7 @@ impl Schema {
 
     pub fn shape<'a>(&'a self, node: Node<'a>) -> Shape<'a> {
         let s = node.inner;
-        if let Some(variants) = s.get("oneOf").and_then(Value::as_array) {
+        if let Some(variants) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
             let tagged: Vec<Variant<'a>> = variants
                 .iter()
                 .filter_map(|v| {
