@@ -116,11 +116,37 @@ impl Snippets {
     }
 }
 
+/// Names other frameworks use for helico's keys, so `learning_rate` finds `lr`.
+const ALIASES: &[(&str, &str)] = &[
+    ("learning_rate", "lr"),
+    ("num_layers", "n_layers"),
+    ("num_heads", "n_heads"),
+    ("hidden_size", "d_model"),
+    ("d_hidden", "d_model"),
+    ("max_steps", "steps"),
+    ("num_steps", "steps"),
+    ("warmup", "warmup_steps"),
+    ("grad_clip", "clip_grad_norm"),
+    ("max_grad_norm", "clip_grad_norm"),
+    ("gradient_accumulation_steps", "grad_accum"),
+    ("seq_len", "window"),
+    ("max_len", "window"),
+];
+
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    if let Some(alias) = ALIASES.iter().find(|(from, _)| *from == word).and_then(|(_, to)| candidates.iter().find(|c| *c == to)) {
+        return Some(alias);
+    }
+    // A candidate that contains the word (`cosine` in `warmup_cosine`) is as good as a near miss.
+    let score = |c: &str| {
+        let contains = word.len() >= 3 && (c.contains(word) || word.contains(c));
+        strsim::jaro_winkler(word, c).max(if contains { 0.85 } else { 0.0 })
+    };
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .map(|c| (score(c), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -135,5 +161,7 @@ mod tests {
         assert_eq!(did_you_mean("n_layer", ["n_heads", "n_layers", "d_model"]), Some("n_layers"));
         assert_eq!(did_you_mean("stpes", ["steps", "seed"]), Some("steps"));
         assert_eq!(did_you_mean("zzz", ["steps", "seed"]), None);
+        assert_eq!(did_you_mean("cosine", ["constant", "warmup_cosine", "warmup_linear"]), Some("warmup_cosine"));
+        assert_eq!(did_you_mean("learning_rate", ["betas", "lr", "eps"]), Some("lr"));
     }
 }

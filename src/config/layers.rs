@@ -63,10 +63,11 @@ impl Layers {
         self.push_file_chain(path, FileRole::Experiment, &mut stack);
     }
 
-    fn push_file_chain(&mut self, path: &Path, role: FileRole, stack: &mut Vec<PathBuf>) {
+    /// `stack` holds the files being loaded, canonical (to detect cycles) and as named.
+    fn push_file_chain(&mut self, path: &Path, role: FileRole, stack: &mut Vec<(PathBuf, PathBuf)>) {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        if stack.contains(&canonical) {
-            let chain: Vec<String> = stack.iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+        if let Some(start) = stack.iter().position(|(c, _)| *c == canonical) {
+            let chain: Vec<String> = stack[start..].iter().map(|(_, shown)| shown.display().to_string()).chain([path.display().to_string()]).collect();
             let message = format!("experiment files extend each other in a cycle: {}", chain.join(" -> "));
             self.problems.push(Problem::new(ProblemKind::Extends, Some("extends".into()), None, message));
             return;
@@ -78,7 +79,7 @@ impl Layers {
         };
         match &file.extends {
             Ok(list) => {
-                stack.push(canonical);
+                stack.push((canonical, path.to_path_buf()));
                 for (name, offset) in list {
                     let target = path.parent().unwrap_or(Path::new("")).join(name);
                     if target.is_file() {

@@ -44,6 +44,13 @@ impl<'s> Walk<'s> {
             Shape::Struct(_) | Shape::Slot(_) => match entry {
                 Some(Entry::Leaf { value, source }) => {
                     self.type_problem(key, source, &node.type_name(schema), value);
+                    if let (Shape::Slot(variants), Some(v)) = (schema.shape(node), value.as_str()) {
+                        let name = variants.iter().map(|x| x.name).find(|n| *n == v).unwrap_or(variants[0].name);
+                        let help = format!("a slot is a table: switch it with `{key}=@{name}` on the command line, or `type = \"{name}\"` under [{key}]");
+                        if let Some(last) = self.problems.pop() {
+                            self.problems.push(last.help(help));
+                        }
+                    }
                     None
                 }
                 Some(Entry::Table(t)) => self.walk_table(node, Some(t), key, None, first_source(entry)),
@@ -170,20 +177,32 @@ impl<'s> Walk<'s> {
         let mut p = Problem::new(ProblemKind::UnknownKey, Some(full.clone()), source, format!("unknown key `{full}`: not a parameter of {where_}"));
         if let Some(s) = did_you_mean(k, siblings) {
             p = p.help(format!("did you mean `{}`?", join(at, s)));
-        } else {
-            let elsewhere: Vec<&str> = self.all_keys.iter().map(String::as_str).filter(|c| c.rsplit('.').next() == Some(k)).collect();
-            let nearest = did_you_mean(&full, self.all_keys.iter().map(String::as_str));
-            match (elsewhere.as_slice(), nearest) {
-                ([one], _) => p = p.help(format!("`{k}` is a key of `{}`: did you mean `{one}`?", one.rsplit_once('.').map_or("", |x| x.0))),
-                ([], Some(s)) => p = p.help(format!("did you mean `{s}`?")),
-                _ => {}
-            }
+        } else if let Some(s) = self.elsewhere(k) {
+            p = p.help(format!("did you mean `{s}`?"));
         }
         let show = match variant {
             Some(v) => format!("`helico registry show {}.{v}` lists its keys", at.rsplit('.').next().unwrap_or(at)),
             None => "`helico schema` lists every key".to_owned(),
         };
         self.problems.push(p.help(show));
+    }
+
+    /// A key of that name (or a near miss) somewhere else in the schema: a key placed in the
+    /// wrong table.
+    fn elsewhere(&self, k: &str) -> Option<&str> {
+        fn last(c: &str) -> &str {
+            c.rsplit('.').next().unwrap_or(c)
+        }
+        let exact: Vec<&str> = self.all_keys.iter().map(String::as_str).filter(|c| last(c) == k).collect();
+        if let [one] = exact.as_slice() {
+            return Some(one);
+        }
+        let near = did_you_mean(k, self.all_keys.iter().map(|c| last(c.as_str())))?;
+        let mut matches = self.all_keys.iter().map(String::as_str).filter(|c| last(c) == near);
+        match (matches.next(), matches.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
     }
 
     fn check_leaf(&mut self, node: Node<'s>, value: toml::Value, key: &str, source: &Source) -> Option<toml::Value> {

@@ -253,7 +253,7 @@ impl<'a> Node<'a> {
         };
         match schema.shape(*self) {
             Shape::Struct(_) => "table".into(),
-            Shape::Slot(vs) => format!("slot (@{})", vs.iter().map(|v| v.name).collect::<Vec<_>>().join(", @")),
+            Shape::Slot(vs) => format!("table (a slot: @{})", vs.iter().map(|v| v.name).collect::<Vec<_>>().join(", @")),
             Shape::Enum(names) => format!("one of {}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
             Shape::Array(items) => {
                 let item = items.map(|i| i.type_name(schema)).unwrap_or_else(|| "value".into());
