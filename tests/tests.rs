@@ -1,1 +1,4 @@
+//! Integration tests: the real `helico` binary and library on real files.
 
+mod config;
+mod support;
