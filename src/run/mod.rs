@@ -2,4 +2,5 @@
 //! snapshot"). Provenance capture: git state and dirty patch, environment, secret redaction.
 
 pub mod error;
+pub mod git;
 pub mod secrets;
