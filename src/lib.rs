@@ -1,4 +1,5 @@
 //! helico: a declarative experiment engine for AlphaFold3-like models and sequence
 //! diffusion models, on libtorch.
 
+pub mod data;
 pub mod run;

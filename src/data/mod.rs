@@ -1,0 +1,3 @@
+//! Data: from files on disk to batches.
+
+pub mod manifest;
