@@ -1,4 +1,5 @@
 //! Integration tests: the real `helico` binary and library on real files.
 
 mod config;
+mod provenance;
 mod support;

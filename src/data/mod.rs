@@ -1,3 +1,4 @@
-//! Data: parsing, tokenizing, featurising and batching.
+//! Data: from files on disk to batches.
 
+pub mod manifest;
 pub mod seqs;

@@ -1,4 +1,9 @@
-//! Runs: directories, snapshots, identity and lifecycle.
+//! Runs: what ran, recorded so it can be reproduced and compared (DESIGN.md, "Run identity and
+//! snapshot"): directories, lifecycle, git state and dirty patch, environment, secret redaction.
 
 pub mod dir;
+pub mod env;
+pub mod error;
+pub mod git;
 pub mod info;
+pub mod secrets;
