@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod config;
 pub mod data;
 pub mod exit;
+pub mod hash;
 pub mod losses;
 pub mod models;
 pub mod nn;

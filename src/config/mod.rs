@@ -120,7 +120,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Invalid> {
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    let config_hash = hash_json(&semantic_view(&schema, &table));
+    let config_hash = crate::hash::of_json(&semantic_view(&schema, &table));
     Ok(Resolved { experiment, table, provenance, events: tree.events, layers: layers.records, config_hash })
 }
 
@@ -247,7 +247,7 @@ fn node_at<'s>(schema: &'s Schema, table: &toml::Table, key: &str) -> Option<Nod
     Some(node)
 }
 
-/// The resolved table without non-semantic keys, as JSON with sorted keys.
+/// The resolved table without non-semantic keys, as canonical JSON (keys sorted).
 fn semantic_view(schema: &Schema, table: &toml::Table) -> Json {
     fn view(schema: &Schema, node: Node<'_>, value: &toml::Value) -> Option<Json> {
         if node.nonsemantic() {
@@ -255,27 +255,28 @@ fn semantic_view(schema: &Schema, table: &toml::Table) -> Json {
         }
         match (schema.shape(node), value) {
             (Shape::Struct(props), toml::Value::Table(t)) => {
-                let mut out = BTreeMap::new();
+                let mut out = serde_json::Map::new();
                 for (k, v) in t {
                     let child = schema.property(node, props, k)?;
                     if let Some(j) = view(schema, child, v) {
                         out.insert(k.clone(), j);
                     }
                 }
-                Some(Json::Object(out.into_iter().collect()))
+                Some(Json::Object(out))
             }
             (Shape::Slot(variants), toml::Value::Table(t)) => {
                 let name = t.get("type").and_then(toml::Value::as_str)?;
                 let variant = variants.into_iter().find(|v| v.name == name)?;
                 let Json::Object(mut params) = view(schema, variant.node, value)? else { return None };
                 params.insert("type".into(), Json::String(name.to_owned()));
-                Some(Json::Object(params.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect()))
+                Some(Json::Object(params))
             }
             (Shape::Array(Some(items)), toml::Value::Array(a)) => Some(Json::Array(a.iter().filter_map(|e| view(schema, items, e)).collect())),
             (_, v) => Some(to_json(v)),
         }
     }
-    view(schema, schema.root(), &toml::Value::Table(table.clone())).unwrap_or(Json::Null)
+    let view = view(schema, schema.root(), &toml::Value::Table(table.clone())).unwrap_or(Json::Null);
+    crate::hash::canonical(&view)
 }
 
 fn to_json(v: &toml::Value) -> Json {
@@ -286,13 +287,8 @@ fn to_json(v: &toml::Value) -> Json {
         toml::Value::Boolean(b) => Json::Bool(*b),
         toml::Value::Datetime(d) => Json::String(d.to_string()),
         toml::Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
-        toml::Value::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect::<BTreeMap<_, _>>().into_iter().collect()),
+        toml::Value::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
-}
-
-/// blake3 of a JSON value's canonical text (keys already sorted).
-pub fn hash_json(v: &Json) -> String {
-    blake3::hash(v.to_string().as_bytes()).to_hex().to_string()
 }
 
 fn flatten_keys(t: &toml::Table) -> Vec<String> {

@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, Metadata};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use thiserror::Error;
 
 /// Domain prefix of the manifest hash; bump the version if its layout changes.
@@ -122,7 +121,7 @@ impl DataManifest {
             hasher.update(hash.as_bytes());
             entries.push(entry);
         }
-        let params = canonical(&params);
+        let params = crate::hash::canonical(&params);
         hasher.update(params.to_string().as_bytes());
 
         cache.save()?;
@@ -149,23 +148,6 @@ fn cache_path_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> 
     Some(base.join("helico").join("file-hashes.json"))
 }
 
-/// `value` with every object's keys sorted, recursively. (serde_json here preserves insertion
-/// order, so serializing the input as is would make the hash depend on how it was built.)
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(
-                sorted
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), v))
-                    .collect::<Map<String, Value>>(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
-    }
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CacheFile {
@@ -281,30 +263,12 @@ impl HashCache {
         };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(write_err)?;
-        let file_name = self
-            .path
-            .file_name()
-            .map_or_else(|| "file-hashes.json".into(), |n| n.to_string_lossy());
-        let tmp = dir.join(format!(
-            ".{file_name}.{}.{}.tmp",
-            std::process::id(),
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-        ));
         let body = CacheFile {
             version: CACHE_VERSION,
             entries: self.entries.clone(),
         };
         let json = serde_json::to_vec(&body).expect("a map of strings and integers serializes");
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&json).and_then(|()| f.sync_all()))
-            .and_then(|()| fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written.map_err(write_err)
+        crate::atomic::write(&self.path, &json).map_err(write_err)
     }
 }
 
@@ -331,15 +295,6 @@ fn unix_nanos(t: SystemTime) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn canonical_sorts_keys_recursively() {
-        let a = json!({"b": 1, "a": {"d": [ {"z": 1, "y": 2} ], "c": null}});
-        assert_eq!(
-            canonical(&a).to_string(),
-            r#"{"a":{"c":null,"d":[{"y":2,"z":1}]},"b":1}"#
-        );
-    }
 
     #[test]
     fn cache_path_follows_xdg() {
