@@ -215,7 +215,7 @@ impl HostInfo {
     fn collect() -> HostInfo {
         let cpuinfo = read_trimmed("/proc/cpuinfo");
         HostInfo {
-            hostname: read_trimmed("/proc/sys/kernel/hostname"),
+            hostname: hostname(),
             os: read_trimmed("/etc/os-release").as_deref().and_then(os_pretty_name),
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             arch: std::env::consts::ARCH.to_owned(),
@@ -393,6 +393,11 @@ fn libtorch_version(root: &Path) -> Option<String> {
             .trim_matches(['\'', '"'])
             .to_owned(),
     )
+}
+
+/// This machine's host name (from the kernel), if it can be read.
+pub fn hostname() -> Option<String> {
+    read_trimmed("/proc/sys/kernel/hostname")
 }
 
 #[cfg(test)]

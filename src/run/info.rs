@@ -104,7 +104,7 @@ impl RunInfo {
 }
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+    super::env::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 /// Every run directory under the runs root (`<root>/<name>/<dir>/run.json`), unreadable ones

@@ -7,3 +7,4 @@ pub mod error;
 pub mod git;
 pub mod info;
 pub mod secrets;
+pub mod snapshot;
