@@ -12,4 +12,5 @@ pub mod nn;
 pub mod registry;
 pub mod run;
 pub mod runtime;
+pub mod track;
 pub mod train;

@@ -63,6 +63,34 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The device and dtype a run uses. A GPU that was asked for but is not usable is not an
+    /// error: the run says so once and uses the CPU.
+    pub fn resolve(cfg: &RuntimeConfig) -> Runtime {
+        if cfg.threads > 0 {
+            tch::set_num_threads(cfg.threads as i32);
+        }
+        let cuda = tch::Cuda::is_available();
+        let device = match cfg.device.as_str() {
+            "cpu" => tch::Device::Cpu,
+            "auto" if cuda => tch::Device::Cuda(0),
+            "auto" => tch::Device::Cpu,
+            d => {
+                let index = d.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+                if cuda && index < tch::Cuda::device_count() as usize {
+                    tch::Device::Cuda(index)
+                } else {
+                    eprintln!("note: runtime.device = \"{d}\" but no such GPU is usable ({} visible): running on the CPU", if cuda { tch::Cuda::device_count() } else { 0 });
+                    tch::Device::Cpu
+                }
+            }
+        };
+        let kind = match (cfg.precision, device) {
+            (Precision::Fp32, _) | (Precision::Auto, tch::Device::Cpu) => tch::Kind::Float,
+            (Precision::Bf16, _) | (Precision::Auto, _) => tch::Kind::BFloat16,
+        };
+        Runtime { device, kind, attention: cfg.attention.clone() }
+    }
+
     /// fp32 on the CPU with the given kernel: what tests and `helico check` use.
     pub fn cpu(attention: Attention) -> Runtime {
         Runtime { device: tch::Device::Cpu, kind: tch::Kind::Float, attention }

@@ -18,3 +18,12 @@ impl Default for Optimizer {
         Optimizer::Adamw(AdamWConfig::default())
     }
 }
+
+impl Optimizer {
+    /// The peak learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Adamw(o) => o.lr,
+        }
+    }
+}

@@ -6,5 +6,6 @@ pub mod env;
 pub mod error;
 pub mod git;
 pub mod info;
+pub mod launch;
 pub mod secrets;
 pub mod snapshot;

@@ -19,6 +19,8 @@ pub struct LoopState {
     pub batch_in_epoch: u64,
     /// The run seed; per-step seeds derive from it and `step`, so no RNG state is needed.
     pub seed: u64,
+    /// Training wall time so far, resumes included.
+    pub elapsed_secs: f64,
 }
 
 /// One entry of `checkpoints/index.json`.
@@ -232,7 +234,7 @@ mod tests {
         let ck = Checkpoints::new(dir.path().join("checkpoints"));
         let vs = store(1);
         for step in [10, 20, 30] {
-            let state = LoopState { step, epoch: 1, batch_in_epoch: step, seed: 7 };
+            let state = LoopState { step, epoch: 1, batch_in_epoch: step, seed: 7, elapsed_secs: 0.5 };
             let opt = vec![("m.fc.weight".to_owned(), Tensor::ones([2, 3], (Kind::Float, Device::Cpu)))];
             ck.save(Snapshot { model: &vs, optimizer: opt, ema: None, state: &state }, 2, &BTreeMap::new()).expect("save");
         }

@@ -4,5 +4,6 @@
 pub mod adamw;
 pub mod checkpoint;
 pub mod ema;
+pub mod lm;
 pub mod schedule;
 pub mod trainer;

@@ -57,3 +57,170 @@ impl Default for TrainConfig {
         }
     }
 }
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+
+use super::adamw::AdamW;
+use super::checkpoint::{Checkpoints, LoopState, Snapshot};
+use super::ema::Ema;
+use super::lm::{Eval, LmTask};
+use crate::data::lm::derive;
+use crate::registry::Experiment;
+use crate::run::info::{RunInfo, now};
+use crate::track::metrics::{MetricsLog, Record};
+use crate::track::progress::Progress;
+
+/// How `fit` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Trained to the last step; the final loop state.
+    Done(LoopState),
+    /// Stopped by a signal at this step, after writing a checkpoint.
+    Interrupted(u64),
+}
+
+/// Trains until `train.steps`, starting from `state` (0 for a new run, a checkpoint's for a
+/// resumed one).
+pub fn fit(exp: &Experiment, task: &mut LmTask, opt: &mut AdamW, mut ema: Option<&mut Ema>, mut state: LoopState, out: &mut Outputs<'_>) -> anyhow::Result<Outcome> {
+    let cfg = &exp.train;
+    let started = Instant::now() - Duration::from_secs_f64(state.elapsed_secs);
+    while state.step < cfg.steps {
+        if out.stop.load(Ordering::Relaxed) {
+            out.checkpoint(task, opt, ema.as_deref(), &state)?;
+            return Ok(Outcome::Interrupted(state.step));
+        }
+        // Noise, masks and dropout of step s come from a seed of its own, so a resumed run
+        // draws exactly what the uninterrupted one did.
+        tch::manual_seed(derive(exp.seed, &["step"], state.step) as i64);
+        opt.zero_grad();
+        let mut step = StepStats::default();
+        for _ in 0..cfg.grad_accum {
+            let micro = task.micro_step();
+            (&micro.loss.loss / cfg.grad_accum as f64).backward();
+            step.add(&micro);
+        }
+        let grad_norm = opt.clip_grad_norm(cfg.clip_grad_norm).double_value(&[]);
+        let loss = step.loss / cfg.grad_accum as f64;
+        ensure!(
+            loss.is_finite() && grad_norm.is_finite(),
+            "step {}: loss {loss}, gradient norm {grad_norm}: training diverged, stopped before the update; resume from the last checkpoint with a lower optimizer.lr",
+            state.step + 1
+        );
+        let lr = exp.optimizer.lr() * exp.schedule.factor(state.step, cfg.steps);
+        opt.step(lr);
+        if let Some(e) = ema.as_deref_mut() {
+            e.update();
+        }
+        let position = task.position();
+        state = LoopState { step: state.step + 1, epoch: position.epoch, batch_in_epoch: position.batch_in_epoch, elapsed_secs: started.elapsed().as_secs_f64(), ..state };
+        let last = state.step == cfg.steps;
+        out.tokens += step.tokens as u64;
+        if state.step % cfg.log_every == 0 || last {
+            out.log_train(&state, loss, lr, grad_norm, &step)?;
+        }
+        if state.step % cfg.eval_every == 0 || last {
+            out.log_eval(&state, task.evaluate())?;
+        }
+        if state.step % cfg.checkpoint_every == 0 || last {
+            out.checkpoint(task, opt, ema.as_deref(), &state)?;
+        }
+    }
+    Ok(Outcome::Done(state))
+}
+
+/// Host-side sums over a step's micro-batches.
+#[derive(Default)]
+struct StepStats {
+    loss: f64,
+    tokens: usize,
+    scored: i64,
+    correct: i64,
+}
+
+impl StepStats {
+    fn add(&mut self, micro: &super::lm::Micro) {
+        self.loss += micro.loss.loss.double_value(&[]);
+        self.tokens += micro.tokens;
+        self.scored += micro.loss.n_scored.int64_value(&[]);
+        self.correct += micro.loss.n_correct.int64_value(&[]);
+    }
+}
+
+/// Where a run's progress goes: metrics, checkpoints, the heartbeat in run.json, the terminal.
+pub struct Outputs<'a> {
+    pub dir: &'a Path,
+    pub info: RunInfo,
+    pub metrics: MetricsLog,
+    pub checkpoints: Checkpoints,
+    pub progress: Progress,
+    /// Set by SIGINT/SIGTERM: checkpoint and stop.
+    pub stop: &'a AtomicBool,
+    /// Metadata stored in every checkpoint file (run id, config hash).
+    pub metadata: BTreeMap<String, String>,
+    /// Real tokens trained on in this process.
+    pub tokens: u64,
+    /// Best held-out loss so far, with its step.
+    pub best_eval: Option<(f64, u64)>,
+    pub last_eval: Option<Eval>,
+    pub last_train_loss: Option<f64>,
+    pub keep_checkpoints: u64,
+    since: Instant,
+}
+
+impl<'a> Outputs<'a> {
+    pub fn new(dir: &'a Path, info: RunInfo, metrics: MetricsLog, stop: &'a AtomicBool, keep_checkpoints: u64, progress: Progress) -> Outputs<'a> {
+        let metadata = BTreeMap::from([("run".to_owned(), info.id.clone()), ("config_hash".to_owned(), info.identity.config_hash.clone())]);
+        let checkpoints = Checkpoints::new(dir.join("checkpoints"));
+        Outputs { dir, info, metrics, checkpoints, progress, stop, metadata, tokens: 0, best_eval: None, last_eval: None, last_train_loss: None, keep_checkpoints, since: Instant::now() }
+    }
+
+    fn log_train(&mut self, state: &LoopState, loss: f64, lr: f64, grad_norm: f64, step: &StepStats) -> anyhow::Result<()> {
+        let tokens_per_s = self.tokens as f64 / self.since.elapsed().as_secs_f64().max(1e-9);
+        let accuracy = if step.scored > 0 { step.correct as f64 / step.scored as f64 } else { f64::NAN };
+        let values = BTreeMap::from([
+            ("loss".to_owned(), loss),
+            ("lr".to_owned(), lr),
+            ("grad_norm".to_owned(), grad_norm),
+            ("masked_accuracy".to_owned(), accuracy),
+            ("tokens".to_owned(), step.tokens as f64),
+            ("tokens_per_s".to_owned(), tokens_per_s),
+        ]);
+        self.metrics.append(&Record { step: state.step, split: "train".into(), time: state.elapsed_secs, values })?;
+        self.progress.update(state.step, &format!("loss {loss:.4} · {:.0} tok/s", tokens_per_s));
+        self.last_train_loss = Some(loss);
+        self.heartbeat(state.step)
+    }
+
+    fn log_eval(&mut self, state: &LoopState, e: Eval) -> anyhow::Result<()> {
+        let values = BTreeMap::from([
+            ("loss".to_owned(), e.loss),
+            ("masked_accuracy".to_owned(), e.masked_accuracy),
+            ("perplexity_bound".to_owned(), e.perplexity_bound),
+        ]);
+        self.metrics.append(&Record { step: state.step, split: "eval".into(), time: state.elapsed_secs, values })?;
+        self.progress.note(&format!("step {}: eval loss {:.4}, masked accuracy {:.3}, perplexity bound {:.2}", state.step, e.loss, e.masked_accuracy, e.perplexity_bound));
+        if e.loss.is_finite() && self.best_eval.is_none_or(|(best, _)| e.loss < best) {
+            self.best_eval = Some((e.loss, state.step));
+        }
+        self.last_eval = Some(e);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, task: &LmTask, opt: &AdamW, ema: Option<&Ema>, state: &LoopState) -> anyhow::Result<()> {
+        let snap = Snapshot { model: &task.vs, optimizer: opt.state(), ema: ema.map(Ema::state), state };
+        self.checkpoints.save(snap, self.keep_checkpoints.max(1), &self.metadata)?;
+        self.heartbeat(state.step)
+    }
+
+    /// Records progress in run.json (so a dead run can be told from a running one).
+    pub fn heartbeat(&mut self, step: u64) -> anyhow::Result<()> {
+        self.info.step = step;
+        self.info.heartbeat = now();
+        self.info.write(self.dir)
+    }
+}

@@ -1,0 +1,231 @@
+//! `helico run`: from a resolved experiment to a finished run directory, and `--resume` of an
+//! unfinished one. Input problems surface before the run directory exists; once it exists,
+//! the run always ends with a status (done, failed or interrupted), never a stale "running".
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::info::{Identity, RunInfo, Status, all_runs, now};
+use super::snapshot::{self, Provenance};
+use crate::config::Resolved;
+use crate::data::lm::{LmData, Position};
+use crate::data::manifest::DataManifest;
+use crate::exit::BadInput;
+use crate::registry::Experiment;
+use crate::registry::data::Data;
+use crate::runtime::Runtime;
+use crate::track::metrics::MetricsLog;
+use crate::track::progress::Progress;
+use crate::train::adamw::AdamW;
+use crate::train::checkpoint::{LoopState, load_into};
+use crate::train::ema::Ema;
+use crate::train::lm::LmTask;
+use crate::train::trainer::{Outcome, Outputs, fit};
+
+/// How a `helico run` ended.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Launched {
+    /// Trained to the last step.
+    Done { dir: PathBuf, summary: Summary },
+    /// A run with the same run_key already completed; nothing was run.
+    AlreadyDone { dir: PathBuf },
+    /// Stopped by a signal; resumable.
+    Interrupted { dir: PathBuf, step: u64 },
+}
+
+/// `summary.json`: the headline numbers of a finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub steps: u64,
+    pub final_train_loss: Option<f64>,
+    pub final_eval_loss: Option<f64>,
+    pub final_eval_masked_accuracy: Option<f64>,
+    pub final_eval_perplexity_bound: Option<f64>,
+    pub best_eval_loss: Option<f64>,
+    pub best_eval_step: Option<u64>,
+    pub parameters: i64,
+    pub wall_secs: f64,
+}
+
+pub struct Options {
+    /// Where run directories go (`runs/` by default).
+    pub root: PathBuf,
+    /// Run even if an identical run completed.
+    pub force: bool,
+    /// The command line, for the snapshot.
+    pub argv: Vec<String>,
+}
+
+/// Starts a new run of a resolved experiment.
+pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::Result<Launched> {
+    let exp = &resolved.experiment;
+    let data = load_data(exp)?;
+    let manifest = manifest_of(exp, &data)?;
+    let prov = Provenance::capture(Path::new("."))?;
+    let identity = Identity::new(resolved.config_hash.clone(), prov.code_hash(), manifest.hash.clone());
+    if !opts.force {
+        for (dir, info) in all_runs(&opts.root).into_iter().filter(|(_, i)| i.identity.run_key == identity.run_key) {
+            match info.status {
+                Status::Done => return Ok(Launched::AlreadyDone { dir }),
+                Status::Running if !info.is_dead() => {
+                    bail!(BadInput(format!("an identical run is in progress in {} (pid {} on {}); wait for it, or pass --force", dir.display(), info.pid, info.host)))
+                }
+                _ => {}
+            }
+        }
+    }
+    let rt = Runtime::resolve(&exp.runtime);
+    let dir = super::dir::create(&opts.root, &exp.name, &resolved.config_hash)?;
+    let info = snapshot::write(&dir, resolved, &prov, &manifest, &identity, &opts.argv)?;
+    let task = LmTask::new(exp, data, rt, Position::default());
+    write_data_files(&dir, &task)?;
+    train(&dir, exp, task, info, None, stop)
+}
+
+/// Continues an unfinished run in its own directory, from its latest checkpoint.
+pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<Launched> {
+    let mut info = RunInfo::read(dir)?;
+    match info.status {
+        Status::Done => return Ok(Launched::AlreadyDone { dir: dir.to_path_buf() }),
+        Status::Running if !info.is_dead() => {
+            bail!(BadInput(format!("run {} is still running (pid {} on {}, heartbeat {})", dir.display(), info.pid, info.host, info.heartbeat)))
+        }
+        _ => {}
+    }
+    let exp = read_experiment(dir)?;
+    let data = load_data(&exp)?;
+    let manifest = manifest_of(&exp, &data)?;
+    if manifest.hash != info.identity.data_hash {
+        bail!(BadInput(format!(
+            "the data changed since run {} started (data hash {} → {}): resuming would train on other data; start a new run instead",
+            info.id,
+            &info.identity.data_hash[..12],
+            &manifest.hash[..12]
+        )));
+    }
+    let code = Provenance::capture(Path::new("."))?.code_hash();
+    if code != info.identity.code_hash {
+        eprintln!("warning: the code changed since run {} started: the resumed steps run different code", info.id);
+    }
+    let checkpoints = crate::train::checkpoint::Checkpoints::new(dir.join("checkpoints"));
+    let latest = checkpoints.latest()?;
+    let rt = Runtime::resolve(&exp.runtime);
+    let loaded = match &latest {
+        Some(entry) => Some(checkpoints.load(entry, rt.device).with_context(|| format!("cannot load checkpoint {}", entry.path))?),
+        None => None,
+    };
+    let position = loaded.as_ref().map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
+    let task = LmTask::new(&exp, data, rt, position);
+    info.status = Status::Running;
+    info.pid = std::process::id();
+    info.host = super::info::hostname();
+    info.heartbeat = now();
+    info.error = None;
+    info.commands.push(argv.to_vec());
+    info.write(dir)?;
+    train(dir, &exp, task, info, loaded, stop)
+}
+
+fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
+    let Data::Sequences(cfg) = &exp.data;
+    let data = LmData::load(cfg).map_err(|e| BadInput(e.to_string()))?;
+    data.check(exp.train.batch_size as usize).map_err(|e| BadInput(e.to_string()))?;
+    Ok(data)
+}
+
+fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> {
+    let Data::Sequences(cfg) = &exp.data;
+    let (manifest, _) = DataManifest::build(&data.files, data.manifest_params(cfg), None).context("cannot hash the data files")?;
+    Ok(manifest)
+}
+
+/// The experiment a run resolved to, from its snapshot.
+pub fn read_experiment(dir: &Path) -> anyhow::Result<Experiment> {
+    let path = dir.join("config/resolved.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} does not parse as an experiment of this helico version", path.display()))
+}
+
+fn write_data_files(dir: &Path, task: &LmTask) -> anyhow::Result<()> {
+    task.data.vocab.save(&dir.join("data/vocab.json"))?;
+    let lengths: std::collections::BTreeMap<&str, &Vec<usize>> = task.data.stats.iter().map(|(d, s)| (*d, &s.lengths)).collect();
+    crate::atomic::write(&dir.join("data/stats.json"), serde_json::to_string_pretty(&task.data.stats)?.as_bytes())?;
+    crate::atomic::write(&dir.join("data/lengths.json"), serde_json::to_string(&lengths)?.as_bytes())?;
+    let params = serde_json::json!({ "total": task.model.param_count(), "modules": task.param_counts() });
+    crate::atomic::write(&dir.join("model.json"), serde_json::to_string_pretty(&params)?.as_bytes())?;
+    Ok(())
+}
+
+/// Trains (from a checkpoint when resuming) and records how the run ended.
+fn train(dir: &Path, exp: &Experiment, mut task: LmTask, info: RunInfo, loaded: Option<crate::train::checkpoint::Loaded>, stop: &AtomicBool) -> anyhow::Result<Launched> {
+    let mut opt = AdamW::new(&task.vs, exp_adamw(exp));
+    let mut ema = (exp.train.ema_decay > 0.0).then(|| Ema::new(&task.vs, exp.train.ema_decay));
+    let mut state = LoopState { step: 0, epoch: 0, batch_in_epoch: 0, seed: exp.seed, elapsed_secs: 0.0 };
+    if let Some(l) = loaded {
+        load_into(&task.vs, l.model, "the checkpoint")?;
+        opt.load_state(l.optimizer, l.state.step).map_err(anyhow::Error::msg)?;
+        if let (Some(e), Some(saved)) = (ema.as_mut(), l.ema) {
+            e.load_state(saved).map_err(anyhow::Error::msg)?;
+        }
+        state = l.state;
+    }
+    let metrics = MetricsLog::open(dir, state.step)?;
+    let progress = Progress::new(exp.train.steps, state.step, "training");
+    let mut out = Outputs::new(dir, info, metrics, stop, exp.train.keep_checkpoints, progress);
+    let result = fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out);
+    out.progress.finish();
+    match result {
+        Ok(Outcome::Done(last)) => {
+            let summary = Summary {
+                steps: exp.train.steps,
+                final_train_loss: out.last_train_loss,
+                final_eval_loss: out.last_eval.map(|e| e.loss),
+                final_eval_masked_accuracy: out.last_eval.map(|e| e.masked_accuracy),
+                final_eval_perplexity_bound: out.last_eval.map(|e| e.perplexity_bound),
+                best_eval_loss: out.best_eval.map(|b| b.0),
+                best_eval_step: out.best_eval.map(|b| b.1),
+                parameters: task.model.param_count(),
+                wall_secs: last.elapsed_secs,
+            };
+            crate::atomic::write(&dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+            finish(&mut out.info, dir, Status::Done, None)?;
+            Ok(Launched::Done { dir: dir.to_path_buf(), summary })
+        }
+        Ok(Outcome::Interrupted(step)) => {
+            finish(&mut out.info, dir, Status::Interrupted, None)?;
+            Ok(Launched::Interrupted { dir: dir.to_path_buf(), step })
+        }
+        Err(e) => {
+            finish(&mut out.info, dir, Status::Failed, Some(format!("{e:#}")))?;
+            Err(e)
+        }
+    }
+}
+
+fn exp_adamw(exp: &Experiment) -> &crate::train::adamw::AdamWConfig {
+    match &exp.optimizer {
+        crate::registry::optimizer::Optimizer::Adamw(cfg) => cfg,
+    }
+}
+
+fn finish(info: &mut RunInfo, dir: &Path, status: Status, error: Option<String>) -> anyhow::Result<()> {
+    info.status = status;
+    info.error = error;
+    info.heartbeat = now();
+    info.finished = (status != Status::Interrupted).then(now);
+    info.write(dir)
+}
+
+/// A run named by its directory, or by `<name>/<dir>` under the runs root.
+pub fn find_run(root: &Path, spec: &str) -> anyhow::Result<PathBuf> {
+    for candidate in [PathBuf::from(spec), root.join(spec)] {
+        if candidate.join(super::info::FILE).is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(BadInput(format!("no run `{spec}`: give a run directory (runs/<name>/<id>) or its id <name>/<id> under {}", root.display())))
+}
