@@ -1,7 +1,9 @@
 //! SMILES (OpenSMILES, <http://opensmiles.org/opensmiles.html>) for a CCD component's atom
 //! graph, written with the `purr` crate: the graph is built as purr atoms and bonds, walked
 //! depth-first by `purr::walk::walk` into a `purr::write::Writer`, and read back with
-//! `purr::read::read` as a check.
+//! `purr::read::read` as a check. The string is assembled by [`Writer`], a copy of purr's
+//! `write::Writer` that spells bracket atoms itself: purr 0.9 prints caesium as "Ac" and charge
+//! +5 as " +5".
 //!
 //! Conventions: hydrogens are implicit wherever SMILES can say so. A heavy atom is written bare
 //! only if it is in the organic subset, uncharged, and its default valence implies exactly the
@@ -14,8 +16,11 @@
 
 use std::collections::HashSet;
 
-use purr::feature::{Aliphatic, AtomKind, BondKind, BracketSymbol, Charge, Element, Number, VirtualHydrogen};
+use std::fmt::Write as _;
+
+use purr::feature::{Aliphatic, AtomKind, BondKind, BracketSymbol, Charge, Element, Number, Rnum, VirtualHydrogen};
 use purr::graph::{Atom as GraphAtom, Bond as GraphBond, Builder};
+use purr::walk::Follower;
 
 use super::ccd::{BondOrder, Component};
 use super::error::{DataError, Result, SmilesProblem};
@@ -88,9 +93,9 @@ pub fn component_smiles(component: &Component) -> Result<String> {
     }
 
     let expected_atoms = graph.len();
-    let mut writer = purr::write::Writer::new();
+    let mut writer = Writer::default();
     purr::walk::walk(graph, &mut writer).map_err(|e| fail(SmilesProblem::Purr(format!("walk: {e:?}"))))?;
-    let smiles = writer.write();
+    let smiles = writer.stack.concat();
 
     let mut builder = Builder::new();
     purr::read::read(&smiles, &mut builder, None)
@@ -101,6 +106,72 @@ pub fn component_smiles(component: &Component) -> Result<String> {
         return Err(fail(SmilesProblem::Purr(got)));
     }
     Ok(smiles)
+}
+
+/// purr's `write::Writer` (purr 0.9.0 `src/write/writer.rs`) with atoms formatted by [`atom_text`].
+#[derive(Default)]
+struct Writer {
+    /// One string per open branch; `pop` folds the top `depth` into a parenthesised branch.
+    stack: Vec<String>,
+}
+
+impl Follower for Writer {
+    fn root(&mut self, root: AtomKind) {
+        let dot = if self.stack.is_empty() { "" } else { "." };
+        self.stack.push(format!("{dot}{}", atom_text(&root)));
+    }
+
+    fn extend(&mut self, bond_kind: BondKind, atom_kind: AtomKind) {
+        self.stack.push(format!("{bond_kind}{}", atom_text(&atom_kind)));
+    }
+
+    fn join(&mut self, bond_kind: BondKind, rnum: Rnum) {
+        let last = self.stack.last_mut().expect("walk joins only after a root");
+        write!(last, "{bond_kind}{rnum}").expect("writing to a String cannot fail");
+    }
+
+    fn pop(&mut self, depth: usize) {
+        let chain = self.stack.split_off(self.stack.len() - depth).concat();
+        let last = self.stack.last_mut().expect("walk pops only below its root");
+        write!(last, "({chain})").expect("writing to a String cannot fail");
+    }
+}
+
+/// OpenSMILES text of an atom. Bracket atoms are spelled out here because purr 0.9's `Display`
+/// prints caesium as "Ac" (`src/feature/element.rs`) and charge +5 as " +5" (`src/feature/charge.rs`);
+/// element names come from `Element`'s derived `Debug`, which is the symbol.
+fn atom_text(kind: &AtomKind) -> String {
+    let AtomKind::Bracket { isotope, symbol, configuration, hcount, charge, map } = kind else {
+        return kind.to_string();
+    };
+    let mut text = String::from("[");
+    let mut put = |part: std::fmt::Arguments<'_>| text.write_fmt(part).expect("writing to a String cannot fail");
+    if let Some(isotope) = isotope {
+        put(format_args!("{isotope}"));
+    }
+    match symbol {
+        BracketSymbol::Element(element) => put(format_args!("{element:?}")),
+        other => put(format_args!("{other}")),
+    }
+    if let Some(configuration) = configuration {
+        put(format_args!("{configuration}"));
+    }
+    match hcount.as_ref().map(|h| -> u8 { h.into() }) {
+        None | Some(0) => {}
+        Some(1) => put(format_args!("H")),
+        Some(n) => put(format_args!("H{n}")),
+    }
+    match charge.as_ref().map(|c| -> i8 { c.into() }) {
+        None | Some(0) => {}
+        Some(1) => put(format_args!("+")),
+        Some(-1) => put(format_args!("-")),
+        Some(c) => put(format_args!("{c:+}")),
+    }
+    if let Some(map) = map {
+        put(format_args!(":{map}"));
+    }
+    text.push(']');
+    text
 }
 
 /// Single bonds are elided: every atom is written aliphatic (Kekulé), where elided means single.
@@ -259,6 +330,9 @@ mod tests {
         assert_eq!(component_smiles(&component(&[("FE", "Fe", 2)], &[])).unwrap(), "[Fe+2]");
         let nacl = component(&[("NA", "Na", 1), ("CL", "Cl", -1)], &[]);
         assert_eq!(component_smiles(&nacl).unwrap(), "[Na+].[Cl-]");
+        // purr 0.9's Display would write "[Ac+]" and "[N +5]".
+        assert_eq!(component_smiles(&component(&[("CS", "Cs", 1)], &[])).unwrap(), "[Cs+]");
+        assert_eq!(component_smiles(&component(&[("N", "N", 5)], &[])).unwrap(), "[N+5]");
     }
 
     #[test]

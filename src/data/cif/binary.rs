@@ -71,7 +71,8 @@ pub(super) enum Values<'a> {
 }
 
 /// StringArray output: row i is `table[offsets[j]..offsets[j + 1]]` for `j = indices[i]`, or
-/// the empty string for index -1 (biotite writes -1 under masked rows). Checked when decoded.
+/// the empty string for index -1 (biotite writes -1 under masked rows). Offsets are converted
+/// from characters to bytes and checked when decoded.
 pub(super) struct Strings<'a> {
     table: &'a str,
     offsets: Vec<usize>,
@@ -475,11 +476,17 @@ fn string_array<'a>(bytes: &'a [u8], data: &'a [u8], sa: &StringArray, limit: us
         Array::Ints(v) => v,
         other => return fail("StringArray offsets as integers", other.describe()),
     };
+    // Offsets count characters, not bytes (biotite: Python code points; Mol*: UTF-16 units, the
+    // same outside the astral planes). ASCII tables, the usual case, need no conversion.
+    let char_starts: Option<Vec<usize>> =
+        (!table.is_ascii()).then(|| table.char_indices().map(|(b, _)| b).chain([table.len()]).collect());
+    let n_chars = char_starts.as_ref().map_or(table.len(), |c| c.len() - 1);
     let mut checked = Vec::with_capacity(offsets.len());
     for &o in &offsets {
-        match usize::try_from(o) {
-            Ok(o) if o <= table.len() && table.is_char_boundary(o) && checked.last().is_none_or(|&p| p <= o) => checked.push(o),
-            _ => return fail(format!("ascending StringArray offsets within {} bytes of stringData", table.len()), format!("offset {o}")),
+        let byte = usize::try_from(o).ok().filter(|&o| o <= n_chars).map(|o| char_starts.as_ref().map_or(o, |c| c[o]));
+        match byte {
+            Some(b) if checked.last().is_none_or(|&p| p <= b) => checked.push(b),
+            _ => return fail(format!("ascending StringArray offsets within the {n_chars} characters of stringData"), format!("offset {o}")),
         }
     }
     let indices = match decode_chain(bytes, &sa.data_encoding, Array::Bytes(data), limit)? {
