@@ -103,7 +103,9 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
     let file = CifFile::read(path)?;
     let mut out = Vec::new();
     for block in &file.blocks {
-        let pdb_id = block.require("entry")?.column("id")?.as_str(0)?.unwrap_or_default().to_lowercase();
+        let entry = block.require("entry")?.column("id")?;
+        let pdb_id = if entry.is_empty() { None } else { entry.as_str(0)? };
+        let pdb_id = pdb_id.ok_or_else(|| entry.value_error(0, "an entry id", "none"))?.to_lowercase();
         let Some(poly) = block.category("entity_poly") else { continue };
         let (ids, types, seqs) =
             (poly.column("entity_id")?, poly.column("type")?, poly.column("pdbx_seq_one_letter_code_can")?);

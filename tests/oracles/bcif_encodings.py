@@ -2,7 +2,7 @@
 biotite decodes from those files: the oracle for helico's BinaryCIF decoder.
 
 usage: bcif_encodings.py OUT_DIR  ->  writes OUT_DIR/encodings.bcif and encodings.bcif.gz, prints
-{column: {"values": [...], "mask": [...] | null, "encoding": [kind, ...]}}
+{column: {"values": [...], "text": [str, ...], "mask": [...] | null, "encoding": [kind, ...]}}
 """
 import gzip
 import json
@@ -93,6 +93,7 @@ for column in category.keys():
     c = category[column]
     expected[column] = {
         "values": c.data.array.tolist(),
+        "text": c.as_array(str).tolist(),
         "mask": None if c.mask is None else c.mask.array.tolist(),
         "encoding": [type(e).__name__.removesuffix("Encoding") for e in c.data.encoding],
     }

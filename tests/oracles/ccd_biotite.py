@@ -39,8 +39,11 @@ def dump(block, ids):
     cc_row = {v: i for i, v in enumerate(cc["id"].as_array())}
     atom_rows, bond_rows = rows_by_comp(atoms), rows_by_comp(bonds)
     cols = {n: column(cc, n) for n in ["name", "type", "one_letter_code", "mon_nstd_parent_comp_id", "pdbx_formal_charge"]}
-    acols = {n: column(atoms, n) for n in atoms.keys()}
-    bcols = {n: column(bonds, n) for n in bonds.keys()}
+    acols = {n: column(atoms, n) for n in [
+        "atom_id", "type_symbol", "charge", "pdbx_leaving_atom_flag", "pdbx_aromatic_flag",
+        "pdbx_model_Cartn_x_ideal", "pdbx_model_Cartn_y_ideal", "pdbx_model_Cartn_z_ideal",
+        "model_Cartn_x", "model_Cartn_y", "model_Cartn_z"]}
+    bcols = {n: column(bonds, n) for n in ["atom_id_1", "atom_id_2", "value_order", "pdbx_aromatic_flag"]}
 
     def value(cols, name, i):
         data, mask = cols[name]

@@ -66,8 +66,16 @@ enum DataType {
 /// A decoded column.
 pub(super) enum Values<'a> {
     Ints(Vec<i64>),
-    Floats(Vec<f64>),
+    Floats(Vec<f64>, Precision),
     Strings(Strings<'a>),
+}
+
+/// The precision a float column was written in; f32 values are held as f64 but printed as f32,
+/// so that 1.234 stored as f32 reads back as "1.234", not "1.2339999675750732".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Precision {
+    Single,
+    Double,
 }
 
 /// StringArray output: row i is `table[offsets[j]..offsets[j + 1]]` for `j = indices[i]`, or
@@ -287,7 +295,7 @@ impl DataType {
 enum Array<'a> {
     Bytes(&'a [u8]),
     Ints(Vec<i64>),
-    Floats(Vec<f64>),
+    Floats(Vec<f64>, Precision),
     Strings(Strings<'a>),
 }
 
@@ -296,7 +304,7 @@ impl Array<'_> {
         match self {
             Array::Bytes(b) => format!("{} raw bytes", b.len()),
             Array::Ints(v) => format!("{} integers", v.len()),
-            Array::Floats(v) => format!("{} floats", v.len()),
+            Array::Floats(v, _) => format!("{} floats", v.len()),
             Array::Strings(s) => format!("{} strings", s.indices.len()),
         }
     }
@@ -310,7 +318,7 @@ pub(super) fn decode_column<'a>(
 ) -> Result<(Values<'a>, Option<Vec<u8>>), DecodeError> {
     let values = match decode(bytes, &column.data, row_count)? {
         Array::Ints(v) if v.len() == row_count => Values::Ints(v),
-        Array::Floats(v) if v.len() == row_count => Values::Floats(v),
+        Array::Floats(v, p) if v.len() == row_count => Values::Floats(v, p),
         Array::Strings(s) if s.indices.len() == row_count => Values::Strings(s),
         other => return fail(format!("{row_count} decoded values (rowCount)"), other.describe()),
     };
@@ -341,12 +349,13 @@ fn decode_chain<'a>(bytes: &'a [u8], chain: &[Encoding], input: Array<'a>, limit
         array = match (encoding, array) {
             (Encoding::ByteArray(t), Array::Bytes(b)) => byte_array(*t, b)?,
             (Encoding::FixedPoint { factor, src }, Array::Ints(v)) => {
-                Array::Floats(v.into_iter().map(|x| src.round(x as f64 / factor)).collect())
+                Array::Floats(v.into_iter().map(|x| src.round(x as f64 / factor)).collect(), src.precision())
             }
             (Encoding::IntervalQuantization { min, max, num_steps, src }, Array::Ints(v)) => {
                 // biotite: v * (max - min) / (num_steps - 1) in f64, cast to srcType, then + min.
                 let (lo, span, steps) = (*min, max - min, (num_steps - 1) as f64);
-                Array::Floats(v.into_iter().map(|x| src.round(src.round(x as f64 * span / steps) + src.round(lo))).collect())
+                let values = v.into_iter().map(|x| src.round(src.round(x as f64 * span / steps) + src.round(lo))).collect();
+                Array::Floats(values, src.precision())
             }
             (Encoding::RunLength { src_size }, Array::Ints(v)) => run_length(&v, *src_size, limit)?,
             (Encoding::Delta { origin }, Array::Ints(mut v)) => {
@@ -388,6 +397,10 @@ impl DataType {
     fn round(self, x: f64) -> f64 {
         if self == DataType::Float32 { x as f32 as f64 } else { x }
     }
+
+    fn precision(self) -> Precision {
+        if self == DataType::Float32 { Precision::Single } else { Precision::Double }
+    }
 }
 
 fn byte_array(t: DataType, b: &[u8]) -> Result<Array<'_>, DecodeError> {
@@ -404,7 +417,7 @@ fn byte_array(t: DataType, b: &[u8]) -> Result<Array<'_>, DecodeError> {
         DataType::Int32 | DataType::Uint32 | DataType::Float32 => 4,
         DataType::Float64 => 8,
     };
-    if b.len() % width != 0 {
+    if !b.len().is_multiple_of(width) {
         return fail(format!("a ByteArray length divisible by {width} ({t:?})"), format!("{} bytes", b.len()));
     }
     Ok(match t {
@@ -414,13 +427,13 @@ fn byte_array(t: DataType, b: &[u8]) -> Result<Array<'_>, DecodeError> {
         DataType::Uint16 => Array::Ints(chunks::<2>(b).map(|c| u16::from_le_bytes(c) as i64).collect()),
         DataType::Int32 => Array::Ints(chunks::<4>(b).map(|c| i32::from_le_bytes(c) as i64).collect()),
         DataType::Uint32 => Array::Ints(chunks::<4>(b).map(|c| u32::from_le_bytes(c) as i64).collect()),
-        DataType::Float32 => Array::Floats(chunks::<4>(b).map(|c| f32::from_le_bytes(c) as f64).collect()),
-        DataType::Float64 => Array::Floats(chunks::<8>(b).map(f64::from_le_bytes).collect()),
+        DataType::Float32 => Array::Floats(chunks::<4>(b).map(|c| f32::from_le_bytes(c) as f64).collect(), Precision::Single),
+        DataType::Float64 => Array::Floats(chunks::<8>(b).map(f64::from_le_bytes).collect(), Precision::Double),
     })
 }
 
 fn run_length(pairs: &[i64], src_size: usize, limit: usize) -> Result<Array<'static>, DecodeError> {
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return fail("RunLength (value, count) pairs", format!("{} integers", pairs.len()));
     }
     let mut total: usize = 0;

@@ -254,7 +254,8 @@ impl<'a> Column<'a> {
     }
 
     /// The value as text: borrowed from the file for text and string columns; numeric BinaryCIF
-    /// columns are formatted. `None` for null values.
+    /// columns are formatted (floats in their stored precision, shortest round trip, "5.0" for
+    /// integral values). `None` for null values.
     pub fn as_str(&self, row: usize) -> Result<Option<Cow<'a, str>>> {
         if self.is_null(row) {
             return Ok(None);
@@ -264,7 +265,9 @@ impl<'a> Column<'a> {
             ColumnData::Binary { values, .. } => match values {
                 binary::Values::Strings(s) => Cow::Borrowed(s.get(row)),
                 binary::Values::Ints(v) => Cow::Owned(v[row].to_string()),
-                binary::Values::Floats(v) => Cow::Owned(v[row].to_string()),
+                // Debug keeps a decimal point on integral values ("5.0"), as numpy and gemmi write them.
+                binary::Values::Floats(v, binary::Precision::Single) => Cow::Owned(format!("{:?}", v[row] as f32)),
+                binary::Values::Floats(v, binary::Precision::Double) => Cow::Owned(format!("{:?}", v[row])),
             },
         }))
     }
@@ -278,7 +281,7 @@ impl<'a> Column<'a> {
             ColumnData::Text(spans) => self.text(spans, row)?,
             ColumnData::Binary { values, .. } => match values {
                 binary::Values::Ints(v) => return Ok(Some(v[row] as f64)),
-                binary::Values::Floats(v) => return Ok(Some(v[row])),
+                binary::Values::Floats(v, _) => return Ok(Some(v[row])),
                 binary::Values::Strings(s) => s.get(row),
             },
         };
@@ -295,7 +298,7 @@ impl<'a> Column<'a> {
             ColumnData::Text(spans) => self.text(spans, row)?,
             ColumnData::Binary { values, .. } => match values {
                 binary::Values::Ints(v) => return Ok(Some(v[row])),
-                binary::Values::Floats(v) => {
+                binary::Values::Floats(v, _) => {
                     return Err(self.value_error(row, "an integer", &format!("float {}", v[row])));
                 }
                 binary::Values::Strings(s) => s.get(row),
@@ -339,7 +342,7 @@ impl std::fmt::Debug for Column<'_> {
         let kind = match &self.data {
             ColumnData::Text(_) => "text",
             ColumnData::Binary { values: binary::Values::Ints(_), .. } => "integers",
-            ColumnData::Binary { values: binary::Values::Floats(_), .. } => "floats",
+            ColumnData::Binary { values: binary::Values::Floats(..), .. } => "floats",
             ColumnData::Binary { values: binary::Values::Strings(_), .. } => "strings",
         };
         write!(f, "Column(_{}.{}, {} rows of {kind})", self.category.name, self.name(), self.len())

@@ -282,7 +282,7 @@ fn read_loop(lexer: &mut Lexer<'_>, source: &Arc<Source>, block: &str, loop_at: 
         }
     }
     let columns = column_names.len();
-    if spans.len() % columns != 0 {
+    if !spans.len().is_multiple_of(columns) {
         return Err(DataError::LoopValueCount {
             path: source.path.clone(),
             line: line_at(lexer.bytes, loop_at),
