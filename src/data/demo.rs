@@ -51,14 +51,23 @@ pub fn build_demo_corpus(ccd_bcif: &Path, mmcif_dir: &Path, out_dir: &Path) -> R
     let mut components: Vec<_> = ccd.components().iter().collect();
     components.sort_by(|a, b| a.id.cmp(&b.id));
     let mut smi = String::new();
-    let mut corpus = DemoCorpus { smiles: 0, smiles_skipped: BTreeMap::new(), protein: 0, rna: 0, mmcif_files: mmcif_paths.len() };
+    let mut corpus = DemoCorpus {
+        smiles: 0,
+        smiles_skipped: BTreeMap::new(),
+        protein: 0,
+        rna: 0,
+        mmcif_files: mmcif_paths.len(),
+    };
     for component in components {
         match component_smiles(component) {
             Ok(smiles) => {
-                writeln!(smi, "{smiles}\t{}", component.id).expect("writing to a String cannot fail");
+                writeln!(smi, "{smiles}\t{}", component.id)
+                    .expect("writing to a String cannot fail");
                 corpus.smiles += 1;
             }
-            Err(DataError::Smiles { kind, .. }) => *corpus.smiles_skipped.entry(kind.label()).or_default() += 1,
+            Err(DataError::Smiles { kind, .. }) => {
+                *corpus.smiles_skipped.entry(kind.label()).or_default() += 1
+            }
             Err(other) => return Err(other),
         }
     }
@@ -72,8 +81,12 @@ pub fn build_demo_corpus(ccd_bcif: &Path, mmcif_dir: &Path, out_dir: &Path) -> R
                 PolymerKind::Rna => (&mut rna, &mut corpus.rna, "na"),
             };
             if seen.insert((entity.kind, entity.sequence.clone())) {
-                writeln!(out, ">{}_{} mol:{mol}\n{}", entity.pdb_id, entity.entity_id, entity.sequence)
-                    .expect("writing to a String cannot fail");
+                writeln!(
+                    out,
+                    ">{}_{} mol:{mol}\n{}",
+                    entity.pdb_id, entity.entity_id, entity.sequence
+                )
+                .expect("writing to a String cannot fail");
                 *count += 1;
             }
         }
@@ -104,18 +117,31 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
     let mut out = Vec::new();
     for block in &file.blocks {
         let entry = block.require("entry")?.column("id")?;
-        let pdb_id = if entry.is_empty() { None } else { entry.as_str(0)? };
-        let pdb_id = pdb_id.ok_or_else(|| entry.value_error(0, "an entry id", "none"))?.to_lowercase();
-        let Some(poly) = block.category("entity_poly") else { continue };
-        let (ids, types, seqs) =
-            (poly.column("entity_id")?, poly.column("type")?, poly.column("pdbx_seq_one_letter_code_can")?);
+        let pdb_id = if entry.is_empty() {
+            None
+        } else {
+            entry.as_str(0)?
+        };
+        let pdb_id = pdb_id
+            .ok_or_else(|| entry.value_error(0, "an entry id", "none"))?
+            .to_lowercase();
+        let Some(poly) = block.category("entity_poly") else {
+            continue;
+        };
+        let (ids, types, seqs) = (
+            poly.column("entity_id")?,
+            poly.column("type")?,
+            poly.column("pdbx_seq_one_letter_code_can")?,
+        );
         for row in 0..poly.row_count() {
             let kind = match types.as_str(row)?.as_deref() {
                 Some("polypeptide(L)") => PolymerKind::Protein,
                 Some("polyribonucleotide") => PolymerKind::Rna,
                 _ => continue,
             };
-            let Some(raw) = seqs.as_str(row)? else { continue };
+            let Some(raw) = seqs.as_str(row)? else {
+                continue;
+            };
             let (alphabet, unknown) = match kind {
                 PolymerKind::Protein => (PROTEIN_ALPHABET, 'X'),
                 PolymerKind::Rna => (RNA_ALPHABET, 'N'),
@@ -123,13 +149,24 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
             let sequence: String = raw
                 .chars()
                 .filter(|c| !c.is_whitespace())
-                .map(|c| if c.is_ascii() && alphabet.contains(&(c as u8)) { c } else { unknown })
+                .map(|c| {
+                    if c.is_ascii() && alphabet.contains(&(c as u8)) {
+                        c
+                    } else {
+                        unknown
+                    }
+                })
                 .collect();
             if sequence.is_empty() {
                 continue;
             }
             let entity_id = ids.as_str(row)?.unwrap_or_default().into_owned();
-            out.push(PolymerEntity { pdb_id: pdb_id.clone(), entity_id, kind, sequence });
+            out.push(PolymerEntity {
+                pdb_id: pdb_id.clone(),
+                entity_id,
+                kind,
+                sequence,
+            });
         }
     }
     Ok(out)
@@ -141,8 +178,13 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, "list directory", e))?;
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| io_error(dir, "list directory", e))?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let path = entry
+            .map_err(|e| io_error(dir, "list directory", e))?
+            .path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         if SUFFIXES.iter().any(|s| name.ends_with(s)) {
             paths.push(path);
         }
@@ -152,7 +194,10 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Err(io_error(
             dir,
             "find mmCIF files",
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no .cif, .cif.gz, .bcif or .bcif.gz files"),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no .cif, .cif.gz, .bcif or .bcif.gz files",
+            ),
         ));
     }
     Ok(paths)
@@ -160,7 +205,10 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Writes `path` through a temporary sibling and a rename, so the file appears complete or not at all.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
@@ -172,11 +220,16 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(io_error(&tmp, "write", e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| io_error(&tmp, &format!("rename to {}", path.display()), e))
+    std::fs::rename(&tmp, path)
+        .map_err(|e| io_error(&tmp, &format!("rename to {}", path.display()), e))
 }
 
 fn io_error(path: &Path, action: &str, source: std::io::Error) -> DataError {
-    DataError::Io { path: path.to_owned(), action: action.to_owned(), source }
+    DataError::Io {
+        path: path.to_owned(),
+        action: action.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -192,8 +245,24 @@ mod tests {
             4 'polypeptide(L)' ?\n";
         std::fs::write(dir.path().join("9xyz.cif"), cif).unwrap();
         let entities = polymer_entities(&dir.path().join("9xyz.cif")).unwrap();
-        let got: Vec<_> = entities.iter().map(|e| (e.pdb_id.as_str(), e.entity_id.as_str(), e.kind, e.sequence.as_str())).collect();
-        assert_eq!(got, [("9xyz", "1", PolymerKind::Protein, "MKXXXA"), ("9xyz", "2", PolymerKind::Rna, "ACGUNN")]);
+        let got: Vec<_> = entities
+            .iter()
+            .map(|e| {
+                (
+                    e.pdb_id.as_str(),
+                    e.entity_id.as_str(),
+                    e.kind,
+                    e.sequence.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("9xyz", "1", PolymerKind::Protein, "MKXXXA"),
+                ("9xyz", "2", PolymerKind::Rna, "ACGUNN")
+            ]
+        );
     }
 
     #[test]
@@ -203,6 +272,10 @@ mod tests {
         write_atomically(&path, b"one").unwrap();
         write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file is left behind"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! so ask once per column and keep the [`Column`].
 
 mod binary;
+mod encoding;
 mod msgpack;
 mod text;
 
@@ -26,10 +27,10 @@ use super::error::{DataError, Result};
 #[derive(Debug)]
 pub struct CifFile {
     pub blocks: Vec<Block>,
+    path: PathBuf,
 }
 
 /// One `data_NAME` block (text) or `dataBlocks` entry (BinaryCIF).
-#[derive(Debug)]
 pub struct Block {
     name: String,
     categories: Vec<Category>,
@@ -38,7 +39,6 @@ pub struct Block {
 
 /// One category (`_atom_site`, `_entity_poly`, …): a table of `row_count` rows. Items written as
 /// `_cat.item value` pairs form a category of one row.
-#[derive(Debug)]
 pub struct Category {
     name: String,
     row_count: usize,
@@ -64,22 +64,23 @@ pub enum Null {
 }
 
 /// The file's bytes (decompressed) and its path for error messages; shared by every category.
-#[derive(Debug)]
 struct Source {
     path: PathBuf,
     bytes: Vec<u8>,
 }
 
-#[derive(Debug)]
 enum Storage {
     /// Row-major spans into `Source::bytes`: row r, column c is `spans[r * n_columns + c]`.
     Text(Vec<Span>),
-    Binary(Vec<binary::EncodedColumn>),
+    Binary(Vec<encoding::EncodedColumn>),
 }
 
 enum ColumnData<'a> {
     Text(&'a [Span]),
-    Binary { values: binary::Values<'a>, mask: Option<Vec<u8>> },
+    Binary {
+        values: encoding::Values<'a>,
+        mask: Option<Vec<u8>>,
+    },
 }
 
 /// A text value's position in the file; the two null values use sentinel lengths so that a
@@ -91,8 +92,14 @@ struct Span {
 }
 
 impl Span {
-    const INAPPLICABLE: Span = Span { start: 0, len: u32::MAX };
-    const UNKNOWN: Span = Span { start: 0, len: u32::MAX - 1 };
+    const INAPPLICABLE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
+    const UNKNOWN: Span = Span {
+        start: 0,
+        len: u32::MAX - 1,
+    };
 
     fn null(self) -> Option<Null> {
         match self {
@@ -123,20 +130,40 @@ impl CifFile {
             let mut out = Vec::with_capacity(bytes.len() * 4);
             flate2::read::MultiGzDecoder::new(bytes.as_slice())
                 .read_to_end(&mut out)
-                .map_err(|source| DataError::Gzip { path: path.to_owned(), source })?;
+                .map_err(|source| DataError::Gzip {
+                    path: path.to_owned(),
+                    source,
+                })?;
             out
         } else {
             bytes
         };
         let is_binary = matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf));
-        let source = Arc::new(Source { path: path.to_owned(), bytes });
-        let blocks = if is_binary { binary::parse(&source)? } else { text::parse(&source)? };
-        Ok(CifFile { blocks })
+        let source = Arc::new(Source {
+            path: path.to_owned(),
+            bytes,
+        });
+        let blocks = if is_binary {
+            binary::parse(&source)?
+        } else {
+            text::parse(&source)?
+        };
+        Ok(CifFile {
+            blocks,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The path the file was read from (or that labels it, for [`CifFile::from_bytes`]).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The block named `name` (ASCII case-insensitive).
     pub fn block(&self, name: &str) -> Option<&Block> {
-        self.blocks.iter().find(|b| b.name.eq_ignore_ascii_case(name))
+        self.blocks
+            .iter()
+            .find(|b| b.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -152,16 +179,19 @@ impl Block {
     /// The category `name`, with or without its leading `_` (ASCII case-insensitive).
     pub fn category(&self, name: &str) -> Option<&Category> {
         let name = name.strip_prefix('_').unwrap_or(name);
-        self.categories.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.categories
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// Like [`Block::category`], but a missing category is an error naming file and block.
     pub fn require(&self, name: &str) -> Result<&Category> {
-        self.category(name).ok_or_else(|| DataError::MissingCategory {
-            path: self.source.path.clone(),
-            block: self.name.clone(),
-            category: name.trim_start_matches('_').to_owned(),
-        })
+        self.category(name)
+            .ok_or_else(|| DataError::MissingCategory {
+                path: self.source.path.clone(),
+                block: self.name.clone(),
+                category: name.trim_start_matches('_').to_owned(),
+            })
     }
 }
 
@@ -186,28 +216,33 @@ impl Category {
     /// The column `name` (ASCII case-insensitive). BinaryCIF columns are decoded here, checked
     /// against `row_count` and held by the returned value: call once per column, not per row.
     pub fn column(&self, name: &str) -> Result<Column<'_>> {
-        let index = self.column_index(name).ok_or_else(|| DataError::MissingColumn {
-            path: self.source.path.clone(),
-            category: self.name.clone(),
-            column: name.to_owned(),
-            available: self.column_names.join(", "),
-        })?;
+        let index = self
+            .column_index(name)
+            .ok_or_else(|| DataError::MissingColumn {
+                path: self.source.path.clone(),
+                category: self.name.clone(),
+                column: name.to_owned(),
+                available: self.column_names.join(", "),
+            })?;
         let data = match &self.storage {
             Storage::Text(spans) => ColumnData::Text(spans),
             Storage::Binary(columns) => {
                 let (values, mask) =
-                    binary::decode_column(&self.source.bytes, &columns[index], self.row_count).map_err(|e| {
-                        DataError::BinaryCif {
+                    encoding::decode_column(&self.source.bytes, &columns[index], self.row_count)
+                        .map_err(|e| DataError::BinaryCif {
                             path: self.source.path.clone(),
                             place: format!("_{}.{}", self.name, self.column_names[index]),
                             expected: e.expected,
                             got: e.got,
-                        }
-                    })?;
+                        })?;
                 ColumnData::Binary { values, mask }
             }
         };
-        Ok(Column { category: self, index, data })
+        Ok(Column {
+            category: self,
+            index,
+            data,
+        })
     }
 
     fn text_spans_mut(&mut self) -> Option<&mut Vec<Span>> {
@@ -218,7 +253,9 @@ impl Category {
     }
 
     fn column_index(&self, name: &str) -> Option<usize> {
-        self.column_names.iter().position(|c| c.eq_ignore_ascii_case(name))
+        self.column_names
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
     }
 }
 
@@ -263,11 +300,15 @@ impl<'a> Column<'a> {
         Ok(Some(match &self.data {
             ColumnData::Text(spans) => Cow::Borrowed(self.text(spans, row)?),
             ColumnData::Binary { values, .. } => match values {
-                binary::Values::Strings(s) => Cow::Borrowed(s.get(row)),
-                binary::Values::Ints(v) => Cow::Owned(v[row].to_string()),
+                encoding::Values::Strings(s) => Cow::Borrowed(s.get(row)),
+                encoding::Values::Ints(v) => Cow::Owned(v[row].to_string()),
                 // Debug keeps a decimal point on integral values ("5.0"), as numpy and gemmi write them.
-                binary::Values::Floats(v, binary::Precision::Single) => Cow::Owned(format!("{:?}", v[row] as f32)),
-                binary::Values::Floats(v, binary::Precision::Double) => Cow::Owned(format!("{:?}", v[row])),
+                encoding::Values::Floats(v, encoding::Precision::Single) => {
+                    Cow::Owned(format!("{:?}", v[row] as f32))
+                }
+                encoding::Values::Floats(v, encoding::Precision::Double) => {
+                    Cow::Owned(format!("{:?}", v[row]))
+                }
             },
         }))
     }
@@ -280,13 +321,16 @@ impl<'a> Column<'a> {
         let text = match &self.data {
             ColumnData::Text(spans) => self.text(spans, row)?,
             ColumnData::Binary { values, .. } => match values {
-                binary::Values::Ints(v) => return Ok(Some(v[row] as f64)),
-                binary::Values::Floats(v, _) => return Ok(Some(v[row])),
-                binary::Values::Strings(s) => s.get(row),
+                encoding::Values::Ints(v) => return Ok(Some(v[row] as f64)),
+                encoding::Values::Floats(v, _) => return Ok(Some(v[row])),
+                encoding::Values::Strings(s) => s.get(row),
             },
         };
         let number = strip_uncertainty(text);
-        number.parse::<f64>().map(Some).map_err(|_| self.value_error(row, "a number", text))
+        number
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| self.value_error(row, "a number", text))
     }
 
     /// The value as an integer; a BinaryCIF float column is an error, not a truncation.
@@ -297,18 +341,24 @@ impl<'a> Column<'a> {
         let text = match &self.data {
             ColumnData::Text(spans) => self.text(spans, row)?,
             ColumnData::Binary { values, .. } => match values {
-                binary::Values::Ints(v) => return Ok(Some(v[row])),
-                binary::Values::Floats(v, _) => {
+                encoding::Values::Ints(v) => return Ok(Some(v[row])),
+                encoding::Values::Floats(v, _) => {
                     return Err(self.value_error(row, "an integer", &format!("float {}", v[row])));
                 }
-                binary::Values::Strings(s) => s.get(row),
+                encoding::Values::Strings(s) => s.get(row),
             },
         };
-        text.parse::<i64>().map(Some).map_err(|_| self.value_error(row, "an integer", text))
+        text.parse::<i64>()
+            .map(Some)
+            .map_err(|_| self.value_error(row, "an integer", text))
     }
 
     fn span(&self, spans: &[Span], row: usize) -> Span {
-        assert!(row < self.category.row_count, "row {row} of a column with {} rows", self.category.row_count);
+        assert!(
+            row < self.category.row_count,
+            "row {row} of a column with {} rows",
+            self.category.row_count
+        );
         spans[row * self.category.column_names.len() + self.index]
     }
 
@@ -316,7 +366,8 @@ impl<'a> Column<'a> {
         let span = self.span(spans, row);
         let start = span.start as usize;
         let bytes: &'a [u8] = &self.category.source.bytes[start..start + span.len as usize];
-        std::str::from_utf8(bytes).map_err(|_| self.value_error(row, "UTF-8 text", &String::from_utf8_lossy(bytes)))
+        std::str::from_utf8(bytes)
+            .map_err(|_| self.value_error(row, "UTF-8 text", &String::from_utf8_lossy(bytes)))
     }
 
     /// An error naming file, category, column and row, for callers that validate values further.
@@ -337,15 +388,54 @@ impl<'a> Column<'a> {
     }
 }
 
+// Debug output names things and counts rows; it never dumps the file's bytes or spans.
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("name", &self.name)
+            .field("categories", &self.categories)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.storage {
+            Storage::Text(_) => "text",
+            Storage::Binary(_) => "BinaryCIF",
+        };
+        write!(
+            f,
+            "Category(_{}, {} rows of {kind}, columns {:?})",
+            self.name, self.row_count, self.column_names
+        )
+    }
+}
+
 impl std::fmt::Debug for Column<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.data {
             ColumnData::Text(_) => "text",
-            ColumnData::Binary { values: binary::Values::Ints(_), .. } => "integers",
-            ColumnData::Binary { values: binary::Values::Floats(..), .. } => "floats",
-            ColumnData::Binary { values: binary::Values::Strings(_), .. } => "strings",
+            ColumnData::Binary {
+                values: encoding::Values::Ints(_),
+                ..
+            } => "integers",
+            ColumnData::Binary {
+                values: encoding::Values::Floats(..),
+                ..
+            } => "floats",
+            ColumnData::Binary {
+                values: encoding::Values::Strings(_),
+                ..
+            } => "strings",
         };
-        write!(f, "Column(_{}.{}, {} rows of {kind})", self.category.name, self.name(), self.len())
+        write!(
+            f,
+            "Column(_{}.{}, {} rows of {kind})",
+            self.category.name,
+            self.name(),
+            self.len()
+        )
     }
 }
 
@@ -376,7 +466,10 @@ mod tests {
         assert_eq!(a.as_str(2).unwrap().as_deref(), Some("?"));
         assert_eq!(b.as_i64(2).unwrap(), Some(-7));
         let err = b.as_i64(0).unwrap_err().to_string();
-        assert!(err.contains("_t.b row 0: expected an integer, got \"foo\""), "{err}");
+        assert!(
+            err.contains("_t.b row 0: expected an integer, got \"foo\""),
+            "{err}"
+        );
         let err = t.column("c").unwrap_err().to_string();
         assert!(err.contains("no column \"c\" (it has: a, b)"), "{err}");
     }
@@ -388,10 +481,24 @@ mod tests {
         gz.write_all(b"data_x\n_t.a 1\n").unwrap();
         let bytes = gz.finish().unwrap();
         let f = CifFile::from_bytes(bytes.clone(), Path::new("x.cif.gz")).unwrap();
-        assert_eq!(f.blocks[0].require("t").unwrap().column("a").unwrap().as_i64(0).unwrap(), Some(1));
+        assert_eq!(
+            f.blocks[0]
+                .require("t")
+                .unwrap()
+                .column("a")
+                .unwrap()
+                .as_i64(0)
+                .unwrap(),
+            Some(1)
+        );
         let mut broken = bytes[..12].to_vec();
         broken.extend_from_slice(b"not deflate at all");
-        let err = CifFile::from_bytes(broken, Path::new("x.cif.gz")).unwrap_err().to_string();
-        assert!(err.starts_with("x.cif.gz: not a valid gzip stream"), "{err}");
+        let err = CifFile::from_bytes(broken, Path::new("x.cif.gz"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.cif.gz: not a valid gzip stream"),
+            "{err}"
+        );
     }
 }

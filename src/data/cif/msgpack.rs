@@ -36,7 +36,9 @@ pub(super) struct Error {
 impl Value {
     /// The value under string key `key` of a map (None for other values or a missing key).
     pub fn get(&self, bytes: &[u8], key: &str) -> Option<&Value> {
-        let Value::Map(entries) = self else { return None };
+        let Value::Map(entries) = self else {
+            return None;
+        };
         entries.iter().find_map(|(k, v)| match k {
             Value::Str(r) if &bytes[r.clone()] == key.as_bytes() => Some(v),
             _ => None,
@@ -81,7 +83,11 @@ impl Reader<'_> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<Range<usize>, Error> {
         let left = self.bytes.len() - self.pos;
         if n > left {
-            return Err(Error { offset: self.pos, expected: what, got: format!("end of data ({n} bytes needed, {left} left)") });
+            return Err(Error {
+                offset: self.pos,
+                expected: what,
+                got: format!("end of data ({n} bytes needed, {left} left)"),
+            });
         }
         let range = self.pos..self.pos + n;
         self.pos += n;
@@ -105,7 +111,11 @@ impl Reader<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, Error> {
         if depth > MAX_DEPTH {
-            return Err(Error { offset: self.pos, expected: "at most 32 levels of nesting", got: "deeper nesting".into() });
+            return Err(Error {
+                offset: self.pos,
+                expected: "at most 32 levels of nesting",
+                got: "deeper nesting".into(),
+            });
         }
         let at = self.pos;
         let marker = self.be::<1>("a MessagePack value")?[0];
@@ -203,15 +213,23 @@ mod tests {
     fn scalars_and_containers() {
         // {"a": [1, -1, 300, "xy", bin(2), nil, true, 1.5]}
         let bytes = [
-            0x81, 0xa1, b'a', 0x98, 0x01, 0xff, 0xcd, 0x01, 0x2c, 0xa2, b'x', b'y', 0xc4, 0x02, 9, 8, 0xc0, 0xc3,
-            0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
+            0x81, 0xa1, b'a', 0x98, 0x01, 0xff, 0xcd, 0x01, 0x2c, 0xa2, b'x', b'y', 0xc4, 0x02, 9,
+            8, 0xc0, 0xc3, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
         ];
         let v = parse(&bytes).unwrap();
-        let Value::Array(items) = v.get(&bytes, "a").unwrap() else { panic!("not an array") };
+        let Value::Array(items) = v.get(&bytes, "a").unwrap() else {
+            panic!("not an array")
+        };
         assert_eq!(items[0], Value::Int(1));
         assert_eq!(items[1], Value::Int(-1));
         assert_eq!(items[2], Value::Int(300));
-        assert_eq!(&bytes[match &items[3] { Value::Str(r) => r.clone(), _ => panic!() }], b"xy");
+        assert_eq!(
+            &bytes[match &items[3] {
+                Value::Str(r) => r.clone(),
+                _ => panic!(),
+            }],
+            b"xy"
+        );
         assert_eq!(items[4], Value::Bin(14..16));
         assert_eq!(items[5], Value::Nil);
         assert_eq!(items[6], Value::Bool(true));
@@ -227,10 +245,25 @@ mod tests {
         }
         let err = parse(&[0xc1]).unwrap_err();
         assert_eq!(err.got, "marker 0xc1");
-        assert!(parse(&[0x01, 0x02]).unwrap_err().expected.contains("end of data"));
+        assert!(
+            parse(&[0x01, 0x02])
+                .unwrap_err()
+                .expected
+                .contains("end of data")
+        );
         // An array claiming 2^32-1 elements in 5 bytes fails before allocating.
-        assert!(parse(&[0xdd, 0xff, 0xff, 0xff, 0xff]).unwrap_err().got.contains("claimed"));
+        assert!(
+            parse(&[0xdd, 0xff, 0xff, 0xff, 0xff])
+                .unwrap_err()
+                .got
+                .contains("claimed")
+        );
         // Deep nesting is refused rather than overflowing the stack.
-        assert!(parse(&[0x91; 100]).unwrap_err().expected.contains("nesting"));
+        assert!(
+            parse(&[0x91; 100])
+                .unwrap_err()
+                .expected
+                .contains("nesting")
+        );
     }
 }
