@@ -1,5 +1,10 @@
 //! Integration tests: the real `helico` binary and library on real files.
 
+mod ccd;
+mod cif;
 mod config;
+mod data_support;
+mod demo;
 mod provenance;
+mod smiles;
 mod support;
