@@ -13,11 +13,12 @@ SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["pure
 # tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3).
 PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6
 OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl
+RNA_TOOLS_WHEEL := rna_tools-3.28-py3-none-any.whl
 
 export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 
 .PHONY: setup demo test build clean-setup
-setup: .deps/libtorch data/openfold3/.done data/ccd/components.bcif
+setup: .deps/libtorch data/openfold3/.done data/rna_tools/.done data/ccd/components.bcif
 
 $(VENV)/.done:
 	$(PYTHON) -m venv $(VENV)
@@ -44,14 +45,31 @@ data/openfold3/.done:
 	mkdir -p data && cp -r $(CACHE)/openfold3/openfold3/tests/test_data data/openfold3
 	touch $@
 
+# Rfam alignments (real RNA sequences) from rna_tools' test data; the wheel is unpacked only.
+data/rna_tools/.done:
+	mkdir -p $(CACHE)/wheels
+	test -f $(CACHE)/wheels/$(RNA_TOOLS_WHEEL) || \
+	  $(PYTHON) -m pip download --quiet --no-deps --disable-pip-version-check -d $(CACHE)/wheels rna_tools==3.28
+	rm -rf $(CACHE)/rna_tools data/rna_tools
+	$(PYTHON) -m zipfile -e $(CACHE)/wheels/$(RNA_TOOLS_WHEEL) $(CACHE)/rna_tools
+	mkdir -p data/rna_tools
+	cp $(CACHE)/rna_tools/rna_tools/tools/rna_alignment/test_data/*.sto data/rna_tools/
+	touch $@
+
 build: setup
 	cargo build --bins
 
-demo: build
+# The embedded demo corpus, built by helico itself from the set-up's registry packages.
+data/demo/.done: data/openfold3/.done data/rna_tools/.done data/ccd/components.bcif
+	cargo build --bins
+	./target/debug/helico demo-data
+	touch $@
+
+demo: build data/demo/.done
 	./target/debug/helico run experiments/demo.toml
 
-test: setup
+test: setup data/demo/.done
 	cargo test
 
 clean-setup:
-	rm -rf $(VENV) .deps data/ccd data/openfold3
+	rm -rf $(VENV) .deps data

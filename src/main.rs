@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -10,6 +13,7 @@ use helico::config::overrides::{self, Override};
 use helico::config::{self, Inputs, Resolved};
 use helico::exit;
 use helico::registry::describe;
+use helico::run::launch;
 
 /// A declarative experiment engine for AlphaFold3-like models and sequence diffusion models.
 #[derive(Parser)]
@@ -21,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train an experiment into a new run directory with a full snapshot, or resume a run.
+    Run(RunArgs),
     /// Validate an experiment and run one tiny forward/backward step on the CPU.
     Check(CheckArgs),
     /// Show a key's resolved value, its default, and every layer that set it.
@@ -29,6 +35,9 @@ enum Command {
     Schema,
     /// List the registry's slots and variants, or show one variant's parameters.
     Registry(RegistryArgs),
+    /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
+    /// structures) from the set-up's registry packages.
+    DemoData(DemoDataArgs),
 }
 
 /// An experiment file and the layers above it.
@@ -60,6 +69,53 @@ impl ExperimentArgs {
         let raw: Vec<String> = self.overrides.iter().map(|o| o.raw.clone()).collect();
         config::resolve(&Inputs::new(&self.experiment, &self.set_files, &parsed, &raw))
     }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The experiment TOML file.
+    #[arg(required_unless_present = "resume")]
+    experiment: Option<PathBuf>,
+    /// Overrides, applied in order: key=value (a TOML value), slot=@variant, key+=value, ~key.
+    #[arg(value_parser = parse_override)]
+    overrides: Vec<OverrideArg>,
+    /// A TOML file of overrides, applied after the experiment and before the environment.
+    #[arg(long = "set-file", value_name = "FILE")]
+    set_files: Vec<PathBuf>,
+    /// Continue this unfinished run (a run directory or its id) from its latest checkpoint.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["experiment", "overrides", "set_files", "force"])]
+    resume: Option<String>,
+    /// Run even if a run with the same run key (config, code and data) already completed.
+    #[arg(long)]
+    force: bool,
+    /// Where run directories go.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DemoDataArgs {
+    /// The CCD as BinaryCIF (the biotite wheel's components.bcif).
+    #[arg(long, default_value = "data/ccd/components.bcif")]
+    ccd: PathBuf,
+    /// Directory of mmCIF files to take protein and RNA chains from.
+    #[arg(long, default_value = "data/openfold3/mmcifs")]
+    mmcif_dir: PathBuf,
+    /// Directory searched for protein alignments (.a3m, .sto) whose rows join the corpus.
+    #[arg(long, default_value = "data/openfold3/alignments")]
+    protein_msa: Vec<PathBuf>,
+    /// Directory searched for RNA alignments (.a3m, .sto) whose rows join the corpus.
+    #[arg(long, default_value = "data/rna_tools")]
+    rna_msa: Vec<PathBuf>,
+    /// Where to write smiles.smi, protein.fasta and rna.fasta.
+    #[arg(long, default_value = "data/demo")]
+    out: PathBuf,
+    /// Print the counts as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -121,10 +177,12 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run(a),
         Command::Check(a) => check(a),
         Command::Explain(a) => explain(a),
         Command::Schema => schema(),
         Command::Registry(a) => registry(a),
+        Command::DemoData(a) => demo_data(a),
     };
     match result {
         Ok(code) => code,
@@ -146,6 +204,63 @@ fn report_invalid(e: config::error::Invalid, json: bool) -> anyhow::Result<ExitC
         return Ok(ExitCode::from(exit::INVALID_INPUT));
     }
     Err(e.into())
+}
+
+fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while the first is being handled ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(signal, exit::INTERRUPTED as i32, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let launched = match (&a.resume, &a.experiment) {
+        (Some(spec), _) => launch::resume(&launch::find_run(&a.runs_dir, spec)?, &argv, &stop)?,
+        (None, Some(experiment)) => {
+            let exp = ExperimentArgs { experiment: experiment.clone(), overrides: a.overrides, set_files: a.set_files };
+            let resolved = match exp.resolve() {
+                Ok(r) => r,
+                Err(e) => return report_invalid(e, a.json),
+            };
+            resolved.dropped().for_each(|d| eprintln!("note: {}", describe_drop(d)));
+            launch::start(&resolved, &launch::Options { root: a.runs_dir, force: a.force, argv }, &stop)?
+        }
+        (None, None) => unreachable!("clap requires an experiment unless --resume is given"),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&launched)?);
+    }
+    match launched {
+        launch::Launched::Done { dir, summary } => {
+            if !a.json {
+                let eval = summary.final_eval_loss.map(|l| format!(", eval loss {l:.4}")).unwrap_or_default();
+                println!("done: {} ({} steps{eval})", dir.display(), summary.steps);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        launch::Launched::AlreadyDone { dir } => {
+            if !a.json {
+                println!("an identical run already completed: {}
+(same config, code and data; pass --force to run it again)", dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        launch::Launched::Interrupted { dir, step } => {
+            eprintln!("interrupted at step {step}; continue with `helico run --resume {}`", dir.display());
+            Ok(ExitCode::from(exit::INTERRUPTED))
+        }
+    }
+}
+
+fn demo_data(a: DemoDataArgs) -> anyhow::Result<ExitCode> {
+    let sources = helico::data::demo::DemoSources { ccd: a.ccd, mmcif_dir: a.mmcif_dir, protein_alignments: a.protein_msa, rna_alignments: a.rna_msa };
+    let corpus = helico::data::demo::build_demo_corpus(&sources, &a.out).context("cannot build the demo corpus (run `make setup` first)")?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&corpus)?);
+    } else {
+        println!("wrote {}: {} SMILES, {} protein and {} RNA sequences", a.out.display(), corpus.smiles, corpus.protein, corpus.rna);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use helico::data::demo::build_demo_corpus;
+use helico::data::demo::{DemoSources, build_demo_corpus};
 use purr::graph::Builder;
 
 use crate::data_support::{ccd_bcif, mmcif_files, oracle};
@@ -26,7 +26,8 @@ fn demo_corpus_from_real_files() {
     .unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let corpus = build_demo_corpus(&ccd_bcif(), inputs.path(), &out.path().join("corpus")).unwrap();
+    let sources = DemoSources { ccd: ccd_bcif(), mmcif_dir: inputs.path().to_path_buf(), protein_alignments: vec![], rna_alignments: vec![] };
+    let corpus = build_demo_corpus(&sources, &out.path().join("corpus")).unwrap();
     eprintln!("demo corpus: {corpus:?}");
 
     let want = oracle("demo_fasta.py", &[inputs.path()]);
@@ -68,4 +69,23 @@ fn demo_corpus_from_real_files() {
         3,
         "only the three corpus files, no temporary files: {leftovers:?}"
     );
+}
+
+/// Alignment rows become corpus sequences: openfold3's protein MSAs and rna_tools' Rfam
+/// alignments, against an independent Python reading of the same files.
+#[test]
+fn alignment_sequences_from_real_msas() {
+    let protein = crate::support::setup_file("data/openfold3/alignments");
+    let rna = crate::support::setup_file("data/rna_tools");
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::copy(crate::support::setup_file("data/openfold3/mmcifs/1ubq.cif"), empty.path().join("1ubq.cif")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sources = DemoSources { ccd: ccd_bcif(), mmcif_dir: empty.path().to_path_buf(), protein_alignments: vec![protein.clone()], rna_alignments: vec![rna.clone()] };
+    let corpus = build_demo_corpus(&sources, out.path()).unwrap();
+    let want = oracle("alignment_fasta.py", &[empty.path(), &protein, &rna]);
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
+    assert_eq!(read("protein.fasta"), want["protein"].as_str().unwrap());
+    assert_eq!(read("rna.fasta"), want["rna"].as_str().unwrap());
+    assert!(corpus.protein > 100, "openfold3's MSAs hold hundreds of distinct hits: {corpus:?}");
+    assert!(corpus.rna > 100, "the Rfam alignments hold hundreds of RNAs: {corpus:?}");
 }

@@ -1,5 +1,7 @@
 //! The demo corpus the first experiment trains on: SMILES for every CCD component that has one,
-//! and protein and RNA sequences from a directory of mmCIF files (their `_entity_poly`).
+//! protein and RNA sequences from a directory of mmCIF files (their `_entity_poly`), and the
+//! sequences of multiple sequence alignments (A3M or Stockholm), gaps removed: real protein
+//! hits from openfold3's test MSAs and real RNAs from Rfam alignments.
 //!
 //! Outputs, each written to a temporary file and renamed into place, so a reader never sees a
 //! half-written file:
@@ -9,11 +11,12 @@
 //!
 //! Sequences come from `pdbx_seq_one_letter_code_can` with whitespace removed; headers are
 //! `>{pdbid}_{entity_id} mol:protein` (`mol:na` for RNA, as in the wwPDB's `pdb_seqres.txt`).
-//! A sequence already written (from any entry) is not written again.
+//! Alignment rows become `>{file stem}/{row name} mol:protein|na`, with gap characters (`-`,
+//! `.`) removed and letters upper-cased (A3M and hmmer write insertions in lower case).
+//! A sequence already written (from any entry or alignment) is not written again.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::ccd::Ccd;
@@ -26,8 +29,21 @@ const PROTEIN_ALPHABET: &[u8] = b"ACDEFGHIKLMNPQRSTVWY";
 /// RNA bases; any other letter becomes `N`.
 const RNA_ALPHABET: &[u8] = b"ACGU";
 
+/// Where the demo corpus comes from.
+#[derive(Debug, Clone)]
+pub struct DemoSources {
+    /// The CCD as BinaryCIF (or text).
+    pub ccd: PathBuf,
+    /// A directory of mmCIF files.
+    pub mmcif_dir: PathBuf,
+    /// Directories searched (recursively) for `.a3m` and `.sto` protein alignments.
+    pub protein_alignments: Vec<PathBuf>,
+    /// Directories searched (recursively) for `.a3m` and `.sto` RNA alignments.
+    pub rna_alignments: Vec<PathBuf>,
+}
+
 /// What [`build_demo_corpus`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DemoCorpus {
     /// Lines in `smiles.smi`.
     pub smiles: usize,
@@ -39,12 +55,16 @@ pub struct DemoCorpus {
     pub rna: usize,
     /// mmCIF files read.
     pub mmcif_files: usize,
+    /// Alignment files read.
+    pub alignment_files: usize,
 }
 
-/// Builds the demo corpus from `components.bcif` and the `.cif`/`.cif.gz`/`.bcif` files of
-/// `mmcif_dir` (read in name order), writing into `out_dir` (created if missing).
-pub fn build_demo_corpus(ccd_bcif: &Path, mmcif_dir: &Path, out_dir: &Path) -> Result<DemoCorpus> {
-    let mmcif_paths = structure_files(mmcif_dir)?;
+/// Builds the demo corpus from the CCD, the `.cif`/`.cif.gz`/`.bcif` files of the mmCIF
+/// directory (read in name order) and the alignments, writing into `out_dir` (created if
+/// missing).
+pub fn build_demo_corpus(sources: &DemoSources, out_dir: &Path) -> Result<DemoCorpus> {
+    let ccd_bcif = &sources.ccd;
+    let mmcif_paths = structure_files(&sources.mmcif_dir)?;
     std::fs::create_dir_all(out_dir).map_err(|e| io_error(out_dir, "create directory", e))?;
 
     let ccd = Ccd::read(ccd_bcif)?;
@@ -57,6 +77,7 @@ pub fn build_demo_corpus(ccd_bcif: &Path, mmcif_dir: &Path, out_dir: &Path) -> R
         protein: 0,
         rna: 0,
         mmcif_files: mmcif_paths.len(),
+        alignment_files: 0,
     };
     for component in components {
         match component_smiles(component) {
@@ -92,10 +113,89 @@ pub fn build_demo_corpus(ccd_bcif: &Path, mmcif_dir: &Path, out_dir: &Path) -> R
         }
     }
 
-    write_atomically(&out_dir.join("smiles.smi"), smi.as_bytes())?;
-    write_atomically(&out_dir.join("protein.fasta"), protein.as_bytes())?;
-    write_atomically(&out_dir.join("rna.fasta"), rna.as_bytes())?;
+    for (kind, dirs) in [(PolymerKind::Protein, &sources.protein_alignments), (PolymerKind::Rna, &sources.rna_alignments)] {
+        for path in alignment_files(dirs)? {
+            corpus.alignment_files += 1;
+            let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = stem.split('.').next().unwrap_or_default().to_owned();
+            let (out, count, mol) = match kind {
+                PolymerKind::Protein => (&mut protein, &mut corpus.protein, "protein"),
+                PolymerKind::Rna => (&mut rna, &mut corpus.rna, "na"),
+            };
+            for (name, raw) in alignment_rows(&path)? {
+                let sequence = to_alphabet(kind, &raw.replace(['-', '.', '~'], "").to_ascii_uppercase());
+                if !sequence.is_empty() && seen.insert((kind, sequence.clone())) {
+                    writeln!(out, ">{stem}/{name} mol:{mol}\n{sequence}").expect("writing to a String cannot fail");
+                    *count += 1;
+                }
+            }
+        }
+    }
+
+    for (name, text) in [("smiles.smi", &smi), ("protein.fasta", &protein), ("rna.fasta", &rna)] {
+        let path = out_dir.join(name);
+        crate::atomic::write(&path, text.as_bytes()).map_err(|e| io_error(&path, "write", e))?;
+    }
     Ok(corpus)
+}
+
+/// The corpus alphabet of a polymer kind: other letters become `X` (protein) or `N` (RNA).
+fn to_alphabet(kind: PolymerKind, raw: &str) -> String {
+    let (alphabet, unknown) = match kind {
+        PolymerKind::Protein => (PROTEIN_ALPHABET, 'X'),
+        PolymerKind::Rna => (RNA_ALPHABET, 'N'),
+    };
+    raw.chars().filter(|c| !c.is_whitespace()).map(|c| if c.is_ascii() && alphabet.contains(&(c as u8)) { c } else { unknown }).collect()
+}
+
+/// `.a3m` and `.sto` files under `dirs` (recursively), sorted; a missing directory is an error.
+fn alignment_files(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, "list directory", e))? {
+            let path = entry.map_err(|e| io_error(dir, "list directory", e))?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if name.ends_with(".a3m") || name.ends_with(".sto") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        walk(d, &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The rows of an alignment, in order, each row's segments joined: A3M is FASTA; Stockholm is
+/// `name aligned-text` lines in blocks, with `#` annotation lines and a `//` terminator.
+fn alignment_rows(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, "read", e))?;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let stockholm = text.starts_with("# STOCKHOLM");
+    let mut index = std::collections::HashMap::new();
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') || line == "//" {
+            continue;
+        }
+        if stockholm {
+            let Some((name, seq)) = line.split_once(char::is_whitespace) else { continue };
+            let i = *index.entry(name.to_owned()).or_insert_with(|| {
+                rows.push((name.to_owned(), String::new()));
+                rows.len() - 1
+            });
+            rows[i].1.push_str(seq.trim());
+        } else if let Some(header) = line.strip_prefix('>') {
+            rows.push((header.split_whitespace().next().unwrap_or_default().to_owned(), String::new()));
+        } else if let Some(last) = rows.last_mut() {
+            last.1.push_str(line.trim());
+        }
+    }
+    Ok(rows)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,21 +242,7 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
             let Some(raw) = seqs.as_str(row)? else {
                 continue;
             };
-            let (alphabet, unknown) = match kind {
-                PolymerKind::Protein => (PROTEIN_ALPHABET, 'X'),
-                PolymerKind::Rna => (RNA_ALPHABET, 'N'),
-            };
-            let sequence: String = raw
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .map(|c| {
-                    if c.is_ascii() && alphabet.contains(&(c as u8)) {
-                        c
-                    } else {
-                        unknown
-                    }
-                })
-                .collect();
+            let sequence = to_alphabet(kind, &raw);
             if sequence.is_empty() {
                 continue;
             }
@@ -203,27 +289,6 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// Writes `path` through a temporary sibling and a rename, so the file appears complete or not at all.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
-    if let Err(e) = write() {
-        // Best effort: the temporary file is garbage either way, and the write error is the news.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_error(&tmp, "write", e));
-    }
-    std::fs::rename(&tmp, path)
-        .map_err(|e| io_error(&tmp, &format!("rename to {}", path.display()), e))
-}
-
 fn io_error(path: &Path, action: &str, source: std::io::Error) -> DataError {
     DataError::Io {
         path: path.to_owned(),
@@ -262,20 +327,6 @@ mod tests {
                 ("9xyz", "1", PolymerKind::Protein, "MKXXXA"),
                 ("9xyz", "2", PolymerKind::Rna, "ACGUNN")
             ]
-        );
-    }
-
-    #[test]
-    fn atomic_write_replaces_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.txt");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file is left behind"
         );
     }
 }
