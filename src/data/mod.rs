@@ -1,3 +1,4 @@
 //! Data: parsing, tokenizing, featurising and batching.
 
 pub mod seqs;
+pub mod vocab;
