@@ -1,4 +1,5 @@
 //! Data: parsing, tokenizing, featurising and batching.
 
+pub mod packing;
 pub mod seqs;
 pub mod vocab;
