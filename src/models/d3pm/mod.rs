@@ -3,6 +3,7 @@
 //! State-Spaces", absorbing-state variant), configured as AtomWell describes it.
 
 pub mod diffusion;
+pub mod model;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
