@@ -4,6 +4,7 @@
 
 pub mod diffusion;
 pub mod model;
+pub mod sampler;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
