@@ -1,6 +1,7 @@
 //! D3PM cross-entropy: the denoiser's prediction of x0 scored against x0 (Austin et al. 2021,
 //! the x0-parameterised auxiliary loss; for the absorbing process it is the ELBO's per-step
-//! term up to a step-dependent weight).
+//! term up to a step-dependent weight), and for evaluation the ELBO's diffusion terms in nats
+//! per token.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,7 @@ pub struct PerplexityBound {
 /// t − 1. With t drawn uniformly per sequence, T · L_t estimates the sum. No label smoothing.
 ///
 /// The prior term KL(q(x_T | x0) ‖ p(x_T)) is omitted: p(x_T) is all-MASK, and while ᾱ_T > 0
-/// (≈ 0.37 with the default schedule) q leaves tokens unmasked at T, so the KL is infinite.
+/// (≈ 0.364 with the default schedule) q leaves tokens unmasked at T, so the KL is infinite.
 /// The result is therefore the diffusion part of the bound, not a finite bound on the
 /// model's likelihood.
 ///

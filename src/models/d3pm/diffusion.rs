@@ -5,10 +5,11 @@
 //! spaces them; ᾱ_t = Π_{s≤t} (1 − β_s), ᾱ_0 = 1. At step t each content token of x0 is
 //! independently replaced by MASK with probability 1 − ᾱ_t.
 //!
-//! With the default schedule (T = 100, β from 1e-4 to 0.02), ᾱ_T ≈ 0.37: training never masks
-//! more than ~63% of a sequence on average and never shows the model a fully masked input,
-//! while the sampler starts from all-MASK canvases. This is the specified schedule, kept as
-//! configured; a schedule that reaches ᾱ_T ≈ 0 (larger β_end or T) removes the mismatch.
+//! With the default schedule (T = 100, β from 1e-4 to 0.02), ᾱ_T ≈ 0.364: training masks at
+//! most ~64% of a sequence's tokens on average, and a sequence of n tokens is fully masked
+//! with probability at most 0.64^n (rare beyond a few tokens), while the sampler starts from
+//! all-MASK canvases. This is the specified schedule, kept as configured; a schedule that
+//! reaches ᾱ_T ≈ 0 (larger β_end or T) removes the mismatch.
 //!
 //! What is masked: content tokens only. PAD is never masked (it is not part of any sequence),
 //! and neither are EOS and SEP: they are structure the sampler fixes (the canvas length and

@@ -6,6 +6,9 @@
 //! The canvas of a sequence of n tokens is n MASKs followed by EOS (the caller chooses n, e.g.
 //! from the training length distribution); canvases are packed into rows like training data,
 //! so they attend only to themselves.
+//!
+//! The first steps see all-MASK canvases, which training rarely shows the model while
+//! ᾱ_T > 0 (see `diffusion`, ≈ 0.364 with the default schedule).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
