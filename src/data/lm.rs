@@ -127,7 +127,7 @@ impl LmData {
     /// A length drawn from the training sequences of `domain` (for sampling canvases).
     pub fn draw_length(&self, domain: Domain, rng: &mut SplitMix64) -> Option<usize> {
         let lengths = &self.stats.get(domain.name())?.lengths;
-        (!lengths.is_empty()).then(|| lengths[(rng.next() % lengths.len() as u64) as usize].min(self.window - 1))
+        (!lengths.is_empty()).then(|| lengths[(rng.next_u64() % lengths.len() as u64) as usize].min(self.window - 1))
     }
 }
 
@@ -196,7 +196,7 @@ pub fn derive(seed: u64, purpose: &[&str], index: u64) -> u64 {
 fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut rng = SplitMix64(seed);
     for i in (1..items.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);
     }
 }

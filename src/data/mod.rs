@@ -1,6 +1,6 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
-//! Component Dictionary and SMILES for its components, the demo corpus, sequence files and
-//! the LM dataset, and the data manifest behind a run's data hash.
+//! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
+//! LM vocabulary, packing and dataset, and the data manifest behind a run's data hash.
 
 pub mod ccd;
 pub mod cif;
@@ -8,7 +8,9 @@ pub mod demo;
 mod error;
 pub mod lm;
 pub mod manifest;
+pub mod packing;
 pub mod seqs;
 pub mod smiles;
+pub mod vocab;
 
 pub use error::{DataError, Result, SmilesProblem};

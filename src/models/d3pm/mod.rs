@@ -2,6 +2,10 @@
 //! RNA sequences (Austin et al. 2021, "Structured Denoising Diffusion Models in Discrete
 //! State-Spaces", absorbing-state variant), configured as AtomWell describes it.
 
+pub mod diffusion;
+pub mod model;
+pub mod sampler;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

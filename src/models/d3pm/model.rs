@@ -1,0 +1,511 @@
+//! The D3PM denoiser: a pre-norm transformer that reads x_t and predicts logits of x0 at every
+//! position (Austin et al. 2021, the x0-parameterisation of §3.3).
+//!
+//! Input = token embedding + domain embedding + an MLP of sinusoidal timestep features. Each
+//! block: LayerNorm → multi-head self-attention with rotary position embedding (Su et al.
+//! 2021, "RoFormer"; the rotate-half layout of GPT-NeoX) → residual; LayerNorm → GELU
+//! feed-forward → residual. A final LayerNorm and an LM head tied to the token embedding.
+//! Attention is block-diagonal over packed sequences and RoPE positions restart at 0 for each
+//! sequence, so a packed sequence gets exactly the logits it would get alone.
+//! `bench/d3pm_torch.py` is an independent PyTorch implementation with the same parameter
+//! names, tested against this one.
+//!
+//! Precision: parameters stay fp32 (master weights); activations take `rt.kind`. Weights are
+//! cast to the activation dtype where used (what autocast does), activations are cast at
+//! block entry; attention softmax (`nn::attention`) and LayerNorm statistics (libtorch's
+//! `layer_norm` accumulates in fp32 for bf16 input) stay fp32, as do RoPE and timestep angles.
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use crate::data::packing::PackedBatch;
+use crate::data::seqs::Domain;
+use crate::data::vocab::MASK;
+use crate::models::d3pm::D3pmLmConfig;
+use crate::nn::attention::attend;
+use crate::registry::attention::Attention;
+use crate::runtime::Runtime;
+
+/// Standard deviation of embedding and linear weights at init: GPT-2's (Radford et al. 2019;
+/// `_init_weights` in karpathy/nanoGPT `model.py`).
+const INIT_STD: f64 = 0.02;
+/// Longest period of the sinusoidal timestep features: `max_period` of `timestep_embedding`
+/// in openai/guided-diffusion `guided_diffusion/nn.py`.
+const TIME_MAX_PERIOD: f64 = 10_000.0;
+/// Rows of the domain embedding: SMILES 0, protein 1, RNA 2 (`Domain::index`).
+const N_DOMAINS: i64 = Domain::ALL.len() as i64;
+
+/// The D3PM LM. Parameter paths (under the given `vs`): `tok_emb`, `domain_emb`, `time_mlp/0`,
+/// `time_mlp/2`, `blocks/{i}/{norm1, attn/qkv, attn/out, norm2, ffn/fc1, ffn/fc2}`,
+/// `final_norm`. Every LayerNorm path contains `norm` and every bias ends in `bias`: AdamW
+/// exempts exactly those from weight decay.
+#[derive(Debug)]
+pub struct D3pmLm {
+    tok_emb: nn::Embedding,
+    domain_emb: nn::Embedding,
+    time_mlp: TimeMlp,
+    blocks: Vec<Block>,
+    final_norm: nn::LayerNorm,
+    n_heads: i64,
+    rope_theta: f64,
+    norm_eps: f64,
+    mask_embedding_dropout: f64,
+}
+
+impl D3pmLm {
+    pub fn new(vs: nn::Path, cfg: &D3pmLmConfig, vocab_size: i64) -> D3pmLm {
+        let emb_init = nn::EmbeddingConfig { ws_init: normal(INIT_STD), ..Default::default() };
+        D3pmLm {
+            // normal(0, 0.02), GPT-2; the LM head reuses this matrix.
+            tok_emb: nn::embedding(&vs / "tok_emb", vocab_size, cfg.d_model, emb_init),
+            domain_emb: nn::embedding(&vs / "domain_emb", N_DOMAINS, cfg.d_model, emb_init),
+            time_mlp: TimeMlp::new(&vs / "time_mlp", cfg),
+            blocks: (0..cfg.n_layers).map(|i| Block::new(&vs / "blocks" / i, cfg)).collect(),
+            final_norm: layer_norm(&vs / "final_norm", cfg),
+            n_heads: cfg.n_heads,
+            rope_theta: cfg.rope_theta,
+            norm_eps: cfg.norm_eps,
+            mask_embedding_dropout: cfg.mask_embedding_dropout,
+        }
+    }
+
+    /// Logits of x0 at every position.
+    ///
+    /// x_t: [B, L] i64 (x0 with some tokens replaced by MASK), t: [B, L] i64 in 0..=T (the
+    /// step of each token's sequence), batch: the packed layout (`positions`, `domains`,
+    /// `segments`, all [B, L]) -> [B, L, V] in `rt.kind`.
+    ///
+    /// `train` enables dropout and mask-embedding dropout: at each position holding MASK,
+    /// independently with probability `mask_embedding_dropout`, the token embedding is replaced
+    /// by zeros (not rescaled), so the position enters the transformer as domain and time only
+    /// (its position still acts through RoPE). Unmasked positions keep their embedding; at
+    /// evaluation every MASK keeps it.
+    pub fn forward(&self, x_t: &Tensor, t: &Tensor, batch: &PackedBatch, rt: &Runtime, train: bool) -> Tensor {
+        let (b, l) = x_t.size2().expect("x_t: [B, L]");
+        let d = self.tok_emb.ws.size2().expect("tok_emb: [V, D]").1;
+        let mut tok = self.tok_emb.forward(x_t); // [B, L, D]
+        if train && self.mask_embedding_dropout > 0.0 {
+            let coin = Tensor::rand([b, l], (Kind::Float, x_t.device())).lt(self.mask_embedding_dropout);
+            let drop = x_t.eq(MASK).logical_and(&coin); // [B, L]
+            tok = tok.masked_fill(&drop.unsqueeze(-1), 0.0);
+        }
+        let dom = self.domain_emb.forward(&batch.domains); // [B, L, D]
+        let mut h = (tok + dom).to_kind(rt.kind) + self.time_mlp.forward(t, rt.kind); // [B, L, D]
+        let rope = Rope::new(&batch.positions, d / self.n_heads, self.rope_theta, rt.kind);
+        for block in &self.blocks {
+            h = block.forward(&h, &rope, &batch.segments, rt, train);
+        }
+        let h = norm(&h, &self.final_norm, self.norm_eps);
+        h.linear(&self.tok_emb.ws.to_kind(h.kind()), None::<Tensor>) // [B, L, V]
+    }
+
+    /// Number of parameters (the tied LM head counted once).
+    pub fn param_count(&self) -> i64 {
+        let mut params = vec![&self.tok_emb.ws, &self.domain_emb.ws];
+        params.extend(linear_params(&self.time_mlp.linear_0).chain(linear_params(&self.time_mlp.linear_2)));
+        for block in &self.blocks {
+            params.extend(norm_params(&block.norm1).chain(norm_params(&block.norm2)));
+            for linear in [&block.attn.qkv, &block.attn.out, &block.ffn.fc1, &block.ffn.fc2] {
+                params.extend(linear_params(linear));
+            }
+        }
+        params.extend(norm_params(&self.final_norm));
+        params.iter().map(|p| p.numel() as i64).sum()
+    }
+}
+
+/// Sinusoidal features of the step t, then Linear → SiLU → Linear (D → D → D). Paths
+/// `time_mlp/0` and `time_mlp/2` are the `nn.Sequential` indices of the PyTorch reference.
+#[derive(Debug)]
+struct TimeMlp {
+    linear_0: nn::Linear,
+    linear_2: nn::Linear,
+    d_model: i64,
+    timesteps: i64,
+}
+
+impl TimeMlp {
+    fn new(vs: nn::Path, cfg: &D3pmLmConfig) -> TimeMlp {
+        TimeMlp {
+            linear_0: linear(&vs / 0, cfg.d_model, cfg.d_model, INIT_STD),
+            linear_2: linear(&vs / 2, cfg.d_model, cfg.d_model, INIT_STD),
+            d_model: cfg.d_model,
+            timesteps: cfg.diffusion.timesteps,
+        }
+    }
+
+    /// t: [B, L] i64 in 0..=T -> [B, L, D] in `kind`. The MLP runs once over the T + 1
+    /// possible steps and the rows are gathered per token: (T + 1)·D² rather than B·L·D² work.
+    fn forward(&self, t: &Tensor, kind: Kind) -> Tensor {
+        let (b, l) = t.size2().expect("t: [B, L]");
+        // fp32 angles: t · frequency needs more mantissa than bf16 has.
+        let steps = Tensor::arange(self.timesteps + 1, (Kind::Float, t.device())); // [T + 1]
+        let half = self.d_model / 2;
+        let i = Tensor::arange(half, (Kind::Float, t.device())); // [D/2]
+        let freqs = (i * (-TIME_MAX_PERIOD.ln() / half as f64)).exp(); // [D/2]
+        let args = steps.unsqueeze(-1) * freqs.unsqueeze(0); // [T + 1, D/2]
+        let feats = Tensor::cat(&[args.cos(), args.sin()], -1).to_kind(kind); // [T + 1, D]
+        let table = linear_fwd(&linear_fwd(&feats, &self.linear_0).silu(), &self.linear_2); // [T + 1, D]
+        table.index_select(0, &t.flatten(0, -1)).view([b, l, self.d_model]) // [B, L, D]
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Debug)]
+struct Block {
+    norm1: nn::LayerNorm,
+    attn: SelfAttention,
+    norm2: nn::LayerNorm,
+    ffn: FeedForward,
+    dropout: f64,
+    norm_eps: f64,
+}
+
+impl Block {
+    fn new(vs: nn::Path, cfg: &D3pmLmConfig) -> Block {
+        Block {
+            norm1: layer_norm(&vs / "norm1", cfg),
+            attn: SelfAttention::new(&vs / "attn", cfg),
+            norm2: layer_norm(&vs / "norm2", cfg),
+            ffn: FeedForward::new(&vs / "ffn", cfg),
+            dropout: cfg.dropout,
+            norm_eps: cfg.norm_eps,
+        }
+    }
+
+    /// x: [B, L, D], segments: [B, L] -> [B, L, D] in `rt.kind`.
+    fn forward(&self, x: &Tensor, rope: &Rope, segments: &Tensor, rt: &Runtime, train: bool) -> Tensor {
+        let x = x.to_kind(rt.kind);
+        let h = self.attn.forward(&norm(&x, &self.norm1, self.norm_eps), rope, segments, &rt.attention);
+        let x = x + dropout(h, self.dropout, train);
+        let h = self.ffn.forward(&norm(&x, &self.norm2, self.norm_eps));
+        x + dropout(h, self.dropout, train)
+    }
+}
+
+/// Multi-head self-attention with RoPE on q and k, within packed segments.
+#[derive(Debug)]
+struct SelfAttention {
+    qkv: nn::Linear,
+    out: nn::Linear,
+    n_heads: i64,
+}
+
+impl SelfAttention {
+    fn new(vs: nn::Path, cfg: &D3pmLmConfig) -> SelfAttention {
+        SelfAttention {
+            // Output features: q, k, v, each head-major (H × Dh).
+            qkv: linear(&vs / "qkv", cfg.d_model, 3 * cfg.d_model, INIT_STD),
+            // Residual-branch output: GPT-2 scales its init by 1/√(2·n_layers), so the residual
+            // stream's variance does not grow with depth (two branches per block).
+            out: linear(&vs / "out", cfg.d_model, cfg.d_model, residual_std(cfg)),
+            n_heads: cfg.n_heads,
+        }
+    }
+
+    /// x: [B, L, D], segments: [B, L] -> [B, L, D].
+    fn forward(&self, x: &Tensor, rope: &Rope, segments: &Tensor, attention: &Attention) -> Tensor {
+        let (b, l, d) = x.size3().expect("x: [B, L, D]");
+        let qkv = linear_fwd(x, &self.qkv).view([b, l, 3, self.n_heads, d / self.n_heads]); // [B, L, 3, H, Dh]
+        let qkv = qkv.permute([2, 0, 3, 1, 4]); // [3, B, H, L, Dh]
+        let (q, k, v) = (rope.apply(&qkv.get(0)), rope.apply(&qkv.get(1)), qkv.get(2)); // [B, H, L, Dh]
+        let o = attend(attention, &q, &k, &v, segments); // [B, H, L, Dh]
+        linear_fwd(&o.transpose(1, 2).reshape([b, l, d]), &self.out) // [B, L, D]
+    }
+}
+
+/// Linear → GELU (exact, erf) → Linear, D → ffn_mult·D → D.
+#[derive(Debug)]
+struct FeedForward {
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl FeedForward {
+    fn new(vs: nn::Path, cfg: &D3pmLmConfig) -> FeedForward {
+        let hidden = cfg.ffn_mult * cfg.d_model;
+        FeedForward {
+            fc1: linear(&vs / "fc1", cfg.d_model, hidden, INIT_STD),
+            // Residual-branch output: 1/√(2·n_layers)-scaled, as `attn/out`.
+            fc2: linear(&vs / "fc2", hidden, cfg.d_model, residual_std(cfg)),
+        }
+    }
+
+    /// x: [B, L, D] -> [B, L, D].
+    fn forward(&self, x: &Tensor) -> Tensor {
+        linear_fwd(&linear_fwd(x, &self.fc1).gelu("none"), &self.fc2)
+    }
+}
+
+/// Rotary position embedding for every packed token, shared by all blocks.
+#[derive(Debug)]
+struct Rope {
+    /// cos and sin of position · θ^(−2i/Dh), repeated over both halves: [B, 1, L, Dh].
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    /// positions: [B, L] i64 (restarting at 0 for each packed sequence).
+    fn new(positions: &Tensor, head_dim: i64, theta: f64, kind: Kind) -> Rope {
+        let half = head_dim / 2;
+        // fp32 angles: positions in the thousands need more mantissa than bf16 has.
+        let i = Tensor::arange(half, (Kind::Float, positions.device())); // [Dh/2]
+        let inv_freq = (i * (-2.0 * theta.ln() / head_dim as f64)).exp(); // [Dh/2]: θ^(−2i/Dh)
+        let angles = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq; // [B, L, Dh/2]
+        let angles = Tensor::cat(&[&angles, &angles], -1).unsqueeze(1); // [B, 1, L, Dh]
+        Rope { cos: angles.cos().to_kind(kind), sin: angles.sin().to_kind(kind) }
+    }
+
+    /// Rotates each (x_i, x_{i + Dh/2}) pair. x: [B, H, L, Dh] -> [B, H, L, Dh].
+    fn apply(&self, x: &Tensor) -> Tensor {
+        let (_, _, _, dh) = x.size4().expect("x: [B, H, L, Dh]");
+        let (x1, x2) = (x.narrow(-1, 0, dh / 2), x.narrow(-1, dh / 2, dh / 2)); // [B, H, L, Dh/2] each
+        let rotated = Tensor::cat(&[x2.neg(), x1], -1); // [B, H, L, Dh]
+        x * &self.cos + rotated * &self.sin
+    }
+}
+
+/// normal(0, std) init.
+fn normal(std: f64) -> nn::Init {
+    nn::Init::Randn { mean: 0.0, stdev: std }
+}
+
+/// GPT-2's init std for projections onto the residual stream: 0.02 / √(2·n_layers).
+fn residual_std(cfg: &D3pmLmConfig) -> f64 {
+    INIT_STD / ((2 * cfg.n_layers) as f64).sqrt()
+}
+
+/// A linear layer with weight normal(0, std) and zero bias (GPT-2).
+fn linear(vs: nn::Path, d_in: i64, d_out: i64, std: f64) -> nn::Linear {
+    let cfg = nn::LinearConfig { ws_init: normal(std), bs_init: Some(nn::Init::Const(0.0)), bias: true };
+    nn::linear(vs, d_in, d_out, cfg)
+}
+
+/// A LayerNorm with gain 1 and bias 0.
+fn layer_norm(vs: nn::Path, cfg: &D3pmLmConfig) -> nn::LayerNorm {
+    nn::layer_norm(vs, vec![cfg.d_model], nn::LayerNormConfig { eps: cfg.norm_eps, ..Default::default() })
+}
+
+/// x Wᵀ + b with the fp32 master weights cast to x's dtype (a no-op in fp32).
+fn linear_fwd(x: &Tensor, layer: &nn::Linear) -> Tensor {
+    let kind = x.kind();
+    x.linear(&layer.ws.to_kind(kind), layer.bs.as_ref().map(|b| b.to_kind(kind)))
+}
+
+/// LayerNorm over the last axis with the affine parameters cast to x's dtype; libtorch
+/// computes mean and variance in fp32 for bf16 input.
+fn norm(x: &Tensor, layer: &nn::LayerNorm, eps: f64) -> Tensor {
+    let kind = x.kind();
+    let w = layer.ws.as_ref().map(|w| w.to_kind(kind));
+    let b = layer.bs.as_ref().map(|b| b.to_kind(kind));
+    x.layer_norm(&layer.normalized_shape, w, b, eps, true)
+}
+
+fn dropout(x: Tensor, p: f64, train: bool) -> Tensor {
+    if train && p > 0.0 { x.dropout(p, true) } else { x }
+}
+
+fn linear_params(layer: &nn::Linear) -> impl Iterator<Item = &Tensor> {
+    std::iter::once(&layer.ws).chain(layer.bs.as_ref())
+}
+
+fn norm_params(layer: &nn::LayerNorm) -> impl Iterator<Item = &Tensor> {
+    layer.ws.iter().chain(layer.bs.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::packing::{PackedRow, TokenSeq, pack};
+    use crate::models::d3pm::DiffusionConfig;
+    use crate::models::d3pm::diffusion::Schedule;
+    use tch::Device;
+
+    fn tiny_config() -> D3pmLmConfig {
+        D3pmLmConfig {
+            n_layers: 2,
+            d_model: 16,
+            n_heads: 2,
+            ffn_mult: 2,
+            dropout: 0.0,
+            mask_embedding_dropout: 0.0,
+            rope_theta: 10_000.0,
+            norm_eps: 1e-5,
+            diffusion: DiffusionConfig { timesteps: 10, beta_start: 0.05, beta_end: 0.3 },
+        }
+    }
+
+    /// Every parameter redrawn from N(0, 0.3²) (norm gains around 1), so biases and norm
+    /// parameters take part in the comparisons.
+    fn randomize(vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (name, mut p) in vs.variables() {
+                let noise = p.randn_like() * 0.3;
+                let value = if name.contains("norm") && name.ends_with("weight") { noise + 1.0 } else { noise };
+                p.copy_(&value);
+            }
+        });
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn packed_logits_equal_logits_alone() {
+        tch::manual_seed(0);
+        let cfg = tiny_config();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = D3pmLm::new(vs.root(), &cfg, 40);
+        randomize(&vs);
+        let lens = [3, 2, 1, 20, 5, 2, 9, 0, 1];
+        let seqs: Vec<TokenSeq> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| TokenSeq {
+                domain: Domain::ALL[i % 3],
+                ids: Vec::<i64>::try_from(Tensor::randint_low(4, 40, [n], (Kind::Int64, Device::Cpu))).unwrap(),
+            })
+            .collect();
+        let window = 12;
+        let rows = pack(&seqs, window, 3);
+        assert!(rows.iter().any(|r| r.seq_lens.len() > 2), "want a row of several sequences");
+        assert!(rows.iter().any(|r| r.seq_lens.contains(&window)), "want a cropped sequence");
+        let batch = PackedBatch::new(&rows, window);
+        let schedule = Schedule::new(&cfg.diffusion);
+        let t = schedule.sample_t(&batch);
+        let x_t = schedule.q_sample(&batch.tokens, &t, &batch.real()).x_t;
+        for attention in [Attention::Math(Default::default()), Attention::Sdpa(Default::default())] {
+            let rt = Runtime::cpu(attention.clone());
+            let packed = model.forward(&x_t, &t, &batch, &rt, false); // [B, L, V]
+            for (b, row) in rows.iter().enumerate() {
+                let mut at = 0;
+                for &len in &row.seq_lens {
+                    let alone_row = PackedRow {
+                        tokens: row.tokens[at..at + len].to_vec(),
+                        domains: row.domains[at..at + len].to_vec(),
+                        seq_lens: vec![len],
+                    };
+                    let alone = PackedBatch::new(&[alone_row], len);
+                    let slice = |x: &Tensor| x.get(b as i64).narrow(0, at as i64, len as i64).unsqueeze(0);
+                    let logits = model.forward(&slice(&x_t), &slice(&t), &alone, &rt, false);
+                    let diff = max_diff(&logits, &slice(&packed));
+                    assert!(diff < 1e-5, "{attention:?}: row {b} offset {at} len {len}: max diff {diff}");
+                    at += len;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parameter_names_and_count() {
+        let cfg = tiny_config();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = D3pmLm::new(vs.root(), &cfg, 40);
+        let vars = vs.variables();
+        let mut names: Vec<&str> = vars.keys().map(String::as_str).filter(|n| !n.starts_with("blocks.1.")).collect();
+        names.sort();
+        let expected = [
+            "blocks.0.attn.out.bias",
+            "blocks.0.attn.out.weight",
+            "blocks.0.attn.qkv.bias",
+            "blocks.0.attn.qkv.weight",
+            "blocks.0.ffn.fc1.bias",
+            "blocks.0.ffn.fc1.weight",
+            "blocks.0.ffn.fc2.bias",
+            "blocks.0.ffn.fc2.weight",
+            "blocks.0.norm1.bias",
+            "blocks.0.norm1.weight",
+            "blocks.0.norm2.bias",
+            "blocks.0.norm2.weight",
+            "domain_emb.weight",
+            "final_norm.bias",
+            "final_norm.weight",
+            "time_mlp.0.bias",
+            "time_mlp.0.weight",
+            "time_mlp.2.bias",
+            "time_mlp.2.weight",
+            "tok_emb.weight",
+        ];
+        assert_eq!(names, expected);
+        // The AdamW contract: 1-d parameters are exactly norms and biases.
+        for (name, p) in &vars {
+            assert_eq!(p.dim() == 1, name.contains("norm") || name.ends_with("bias"), "{name}");
+        }
+        let total: i64 = vars.values().map(|p| p.numel() as i64).sum();
+        assert_eq!(model.param_count(), total);
+    }
+
+    #[test]
+    fn init_follows_gpt2() {
+        let mut cfg = tiny_config();
+        cfg.d_model = 64;
+        cfg.n_layers = 8;
+        let vs = nn::VarStore::new(Device::Cpu);
+        D3pmLm::new(vs.root(), &cfg, 40);
+        let vars = vs.variables();
+        let std = |name: &str| vars[name].std(true).double_value(&[]);
+        assert!((std("blocks.0.attn.qkv.weight") - 0.02).abs() < 0.002);
+        assert!((std("blocks.0.ffn.fc2.weight") - 0.02 / 4.0).abs() < 0.0005);
+        assert!((std("blocks.0.attn.out.weight") - 0.02 / 4.0).abs() < 0.0005);
+        assert_eq!(vars["blocks.0.attn.qkv.bias"].abs().sum(Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(vars["final_norm.weight"].mean(Kind::Float).double_value(&[]), 1.0);
+    }
+
+    fn one_batch(cfg: &D3pmLmConfig) -> (PackedBatch, Tensor, Tensor) {
+        let seqs: Vec<TokenSeq> = (0..6)
+            .map(|i| TokenSeq { domain: Domain::Protein, ids: (0..(3 + i)).map(|j| 4 + (i * j) % 20).collect() })
+            .collect();
+        let batch = PackedBatch::new(&pack(&seqs, 16, 0), 16);
+        let schedule = Schedule::new(&cfg.diffusion);
+        let t = schedule.sample_t(&batch);
+        let x_t = schedule.q_sample(&batch.tokens, &t, &batch.real()).x_t;
+        (batch, t, x_t)
+    }
+
+    #[test]
+    fn mask_embedding_dropout_touches_only_masks() {
+        tch::manual_seed(2);
+        let mut cfg = tiny_config();
+        cfg.mask_embedding_dropout = 1.0;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = D3pmLm::new(vs.root(), &cfg, 40);
+        randomize(&vs);
+        let (batch, t, x_t) = one_batch(&cfg);
+        let rt = Runtime::cpu(Attention::Math(Default::default()));
+        // Without MASK in the input, training and evaluation agree (dropout is 0).
+        let clean = &batch.tokens;
+        assert!(
+            max_diff(&model.forward(clean, &t, &batch, &rt, true), &model.forward(clean, &t, &batch, &rt, false))
+                < 1e-6
+        );
+        // With p = 1 every MASK embedding is dropped: as if MASK's embedding row were zero
+        // (compared on the other tokens' logits, since the head is tied to that row).
+        let others = Tensor::arange_start(MASK + 1, 40, (Kind::Int64, Device::Cpu));
+        let trained = model.forward(&x_t, &t, &batch, &rt, true).index_select(2, &others);
+        assert!(max_diff(&trained, &model.forward(&x_t, &t, &batch, &rt, false).index_select(2, &others)) > 1e-3);
+        tch::no_grad(|| {
+            let _ = vs.variables()["tok_emb.weight"].get(MASK).zero_();
+        });
+        assert!(max_diff(&trained, &model.forward(&x_t, &t, &batch, &rt, false).index_select(2, &others)) < 1e-5);
+    }
+
+    #[test]
+    fn bf16_changes_only_the_kind() {
+        tch::manual_seed(3);
+        let cfg = tiny_config();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = D3pmLm::new(vs.root(), &cfg, 40);
+        randomize(&vs);
+        let (batch, t, x_t) = one_batch(&cfg);
+        for attention in [Attention::Math(Default::default()), Attention::Sdpa(Default::default())] {
+            let fp32 = model.forward(&x_t, &t, &batch, &Runtime::cpu(attention.clone()), false);
+            let rt = Runtime { kind: Kind::BFloat16, ..Runtime::cpu(attention) };
+            let bf16 = model.forward(&x_t, &t, &batch, &rt, false);
+            assert_eq!(bf16.kind(), Kind::BFloat16);
+            let rel = max_diff(&bf16.to_kind(Kind::Float), &fp32) / fp32.abs().max().double_value(&[]);
+            assert!(rel < 0.05, "bf16 relative error {rel}");
+        }
+    }
+}
