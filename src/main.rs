@@ -12,6 +12,8 @@ use serde_json::json;
 use helico::config::overrides::{self, Override};
 use helico::config::{self, Inputs, Resolved};
 use helico::exit;
+use helico::data::seqs::Domain;
+use helico::models::d3pm::sampler::SamplerConfig;
 use helico::registry::describe;
 use helico::run::launch;
 
@@ -35,6 +37,8 @@ enum Command {
     Schema,
     /// List the registry's slots and variants, or show one variant's parameters.
     Registry(RegistryArgs),
+    /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
+    Sample(SampleArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(DemoDataArgs),
@@ -94,6 +98,44 @@ struct RunArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// The run (its directory, or its id under --runs-dir).
+    run: String,
+    /// The language to sample: smiles, protein or rna.
+    #[arg(long, value_parser = parse_domain)]
+    domain: Domain,
+    /// Number of sequences.
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Denoiser calls (1..=T; fewer is faster and coarser).
+    #[arg(long, default_value_t = 100)]
+    steps: i64,
+    /// Softmax temperature of the token draws (0: most likely token).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Seed of the lengths and draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use the raw weights even when the run kept an EMA of them.
+    #[arg(long)]
+    no_ema: bool,
+    /// Write the denoising trajectory to this file, one JSON line per step (for plots and
+    /// animations).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Where run directories are.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_domain(s: &str) -> Result<Domain, String> {
+    Domain::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| format!("`{s}` is not a domain: use smiles, protein or rna"))
 }
 
 #[derive(Args)]
@@ -182,6 +224,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => explain(a),
         Command::Schema => schema(),
         Command::Registry(a) => registry(a),
+        Command::Sample(a) => sample(a),
         Command::DemoData(a) => demo_data(a),
     };
     match result {
@@ -252,6 +295,37 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn sample(a: SampleArgs) -> anyhow::Result<ExitCode> {
+    let dir = launch::find_run(&a.runs_dir, &a.run)?;
+    let sampler = SamplerConfig { steps: a.steps, temperature: a.temperature };
+    let req = helico::run::sample::Request { domain: a.domain, n: a.n, sampler, seed: a.seed, ema: !a.no_ema, trace: a.trace };
+    let report = helico::run::sample::sample(&dir, &req)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, s) in report.samples.iter().enumerate() {
+        println!(">sample_{i}\n{s}");
+    }
+    let m = &report.metrics;
+    eprintln!(
+        "{} {} samples from {} (step {}, {} weights): validity {:.2}, uniqueness {:.2}, length {:.1} ± {:.1} (training {:.1} ± {:.1}); saved to {}",
+        report.samples.len(),
+        report.domain,
+        report.run,
+        report.checkpoint_step,
+        report.weights,
+        m.validity,
+        m.uniqueness,
+        m.length.mean,
+        m.length.sd,
+        m.training_length.mean,
+        m.training_length.sd,
+        report.saved.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn demo_data(a: DemoDataArgs) -> anyhow::Result<ExitCode> {
     let sources = helico::data::demo::DemoSources { ccd: a.ccd, mmcif_dir: a.mmcif_dir, protein_alignments: a.protein_msa, rna_alignments: a.rna_msa };
     let corpus = helico::data::demo::build_demo_corpus(&sources, &a.out).context("cannot build the demo corpus (run `make setup` first)")?;
@@ -269,14 +343,23 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return report_invalid(e, a.json),
     };
     let dropped: Vec<String> = resolved.dropped().map(describe_drop).collect();
+    for d in dropped.iter().filter(|_| !a.json) {
+        eprintln!("note: {d}");
+    }
+    let step = launch::check(&resolved.experiment)?;
     if a.json {
-        let out = json!({ "ok": true, "name": resolved.experiment.name, "config_hash": resolved.config_hash, "dropped": dropped });
+        let out = json!({ "ok": true, "name": resolved.experiment.name, "config_hash": resolved.config_hash, "dropped": dropped, "step": step });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for d in &dropped {
-            eprintln!("note: {d}");
-        }
-        println!("ok: {} is valid (config hash {})", a.exp.experiment.display(), &resolved.config_hash[..12]);
+        println!(
+            "ok: {} is valid (config hash {}); one forward/backward step on the CPU: {} parameters, loss {:.4} on a {}-token window, {:.1} s",
+            a.exp.experiment.display(),
+            &resolved.config_hash[..12],
+            step.parameters,
+            step.loss,
+            step.window,
+            step.seconds
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

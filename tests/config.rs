@@ -22,13 +22,13 @@ fn layers_apply_in_order_file_set_file_env_cli() {
     let set = dir.path().join("set.toml");
     std::fs::write(&set, "[train]\nsteps = 300\n").expect("write");
     let set = set.to_str().expect("utf8");
-    // file (200) < set-file (300) < env (400) < cli in order (500, then 600)
+    // file (1200) < set-file (300) < env (400) < cli in order (500, then 600)
     let mut cmd = helico();
     cmd.args(["explain", "experiments/demo.toml", "train.steps", "train.steps=500", "train.steps=600", "--set-file", set, "--json"]);
     cmd.env("HELICO__TRAIN__STEPS", "400");
     let ex = explain_json(&mut cmd);
     assert_eq!(ex["value"], 600);
-    assert_eq!(sources(&ex), ["file 100000", "file 200", "file 300", "env 400", "cli 500", "cli 600"]);
+    assert_eq!(sources(&ex), ["file 100000", "file 1200", "file 300", "env 400", "cli 500", "cli 600"]);
     assert_eq!(ex["source"]["kind"], "cli");
     assert_eq!(ex["source"]["index"], 2);
 
@@ -49,13 +49,13 @@ fn a_variant_switch_drops_what_the_new_variant_lacks_and_says_so() {
     let dropped = v["dropped"].as_array().expect("dropped");
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     let note = dropped[0].as_str().expect("str");
-    assert!(note.contains("`schedule.warmup_steps` = 20 (set at experiments/demo.toml:15:1)"), "{note}");
+    assert!(note.contains("`schedule.warmup_steps` = 100 (set at experiments/demo.toml:16:1)"), "{note}");
     assert!(note.contains("cli argument 1 `schedule=@constant` switched it to @constant"), "{note}");
 
     // Parameters both variants have survive a switch.
     let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "schedule", "schedule=@warmup_linear", "--json"]));
     assert_eq!(ex["value"]["type"], "warmup_linear");
-    assert_eq!(ex["value"]["warmup_steps"], 20);
+    assert_eq!(ex["value"]["warmup_steps"], 100);
     assert_eq!(ex["value"]["min_lr_ratio"], 0.0, "the new variant's own default");
 
     // Switch and set in one token.
@@ -73,7 +73,7 @@ fn a_switch_inside_a_file_layer_drops_keys_from_lower_layers() {
     let set = dir.path().join("constant.toml");
     std::fs::write(&set, "[schedule]\ntype = \"constant\"\n").expect("write");
     let out = helico_run(&["check", "experiments/demo.toml", "--set-file", set.to_str().expect("utf8")]).expect_code(0);
-    assert!(out.stderr.contains("note: dropped `schedule.warmup_steps` = 20"), "{}", out.stderr);
+    assert!(out.stderr.contains("note: dropped `schedule.warmup_steps` = 100"), "{}", out.stderr);
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn registry_listing() {
 
 #[test]
 fn help_pins_the_cli_surface() {
-    for sub in ["", "check", "explain", "schema", "registry"] {
+    for sub in ["", "run", "check", "explain", "sample", "schema", "registry", "demo-data"] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");
         snapshot!(format!("help__{}", if sub.is_empty() { "helico" } else { sub }), helico_run(&args).expect_code(0).stdout);

@@ -7,5 +7,6 @@ mod d3pm;
 mod data_support;
 mod demo;
 mod provenance;
+mod runs;
 mod smiles;
 mod support;

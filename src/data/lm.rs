@@ -112,9 +112,13 @@ impl LmData {
         pack(&seqs, self.window, derive(seed, &["crop"], epoch))
     }
 
-    /// The held-out rows, in a fixed order (crops fixed by the run seed).
+    /// The held-out rows in an order fixed by the run seed and shuffled across files, so the
+    /// first evaluation batches mix the domains as the data does.
     pub fn holdout_rows(&self, seed: u64) -> Vec<PackedRow> {
-        pack(&self.holdout, self.window, derive(seed, &["holdout"], 0))
+        let mut order: Vec<&TokenSeq> = self.holdout.iter().collect();
+        shuffle(&mut order, derive(seed, &["holdout-order"], 0));
+        let seqs: Vec<TokenSeq> = order.into_iter().cloned().collect();
+        pack(&seqs, self.window, derive(seed, &["holdout"], 0))
     }
 
     /// What the data hash covers besides file contents: everything that changes the effective

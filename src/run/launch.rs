@@ -130,6 +130,45 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
     train(dir, &exp, task, info, loaded, stop)
 }
 
+/// What `helico check` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub parameters: i64,
+    /// Loss of one window through forward and backward.
+    pub loss: f64,
+    pub window: i64,
+    pub seconds: f64,
+}
+
+/// Builds the experiment's model on the CPU at full size and runs one forward/backward step on
+/// one short window of its real data, so shape and data errors surface before a long run.
+pub fn check(exp: &Experiment) -> anyhow::Result<CheckReport> {
+    let started = std::time::Instant::now();
+    let mut exp = exp.clone();
+    let Data::Sequences(cfg) = &mut exp.data;
+    cfg.window = cfg.window.min(64);
+    let window = cfg.window;
+    exp.train.batch_size = 1;
+    let data = load_data(&exp)?;
+    let rt = Runtime::cpu(exp.runtime.attention.clone());
+    let mut task = LmTask::new(&exp, data, rt, Position::default());
+    let micro = task.micro_step();
+    micro.loss.loss.backward();
+    let loss = micro.loss.loss.double_value(&[]);
+    let mut bad: Vec<String> = task
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.grad().defined() && !bool::try_from(t.grad().isfinite().all()).unwrap_or(false))
+        .map(|(name, _)| name)
+        .collect();
+    bad.sort();
+    if !loss.is_finite() || !bad.is_empty() {
+        bail!("one step on the CPU gave loss {loss} and non-finite gradients in {bad:?}");
+    }
+    Ok(CheckReport { parameters: task.model.param_count(), loss, window, seconds: started.elapsed().as_secs_f64() })
+}
+
 fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
     let Data::Sequences(cfg) = &exp.data;
     let data = LmData::load(cfg).map_err(|e| BadInput(e.to_string()))?;

@@ -7,5 +7,6 @@ pub mod error;
 pub mod git;
 pub mod info;
 pub mod launch;
+pub mod sample;
 pub mod secrets;
 pub mod snapshot;
