@@ -25,12 +25,9 @@ fn main() {
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned());
     println!("cargo:rustc-env=HELICO_BUILD_RUSTC={rustc_version}");
-    for (var, exported) in [
-        ("PROFILE", "PROFILE"),
-        ("OPT_LEVEL", "OPT_LEVEL"),
-        ("TARGET", "TARGET"),
-        ("CARGO_CFG_FEATURE", "FEATURES"),
-    ] {
+    for (var, exported) in
+        [("PROFILE", "PROFILE"), ("OPT_LEVEL", "OPT_LEVEL"), ("TARGET", "TARGET"), ("CARGO_CFG_FEATURE", "FEATURES")]
+    {
         let value = std::env::var(var).unwrap_or_default();
         println!("cargo:rustc-env=HELICO_BUILD_{exported}={value}");
     }

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use helico::config::overrides::{self, Override};
 use helico::config::{self, Inputs, Resolved};
-use helico::exit;
 use helico::data::seqs::Domain;
+use helico::exit;
 use helico::models::d3pm::sampler::SamplerConfig;
 use helico::registry::describe;
 use helico::run::launch;
@@ -135,7 +135,10 @@ struct SampleArgs {
 }
 
 fn parse_domain(s: &str) -> Result<Domain, String> {
-    Domain::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| format!("`{s}` is not a domain: use smiles, protein or rna"))
+    Domain::ALL
+        .into_iter()
+        .find(|d| d.name() == s)
+        .ok_or_else(|| format!("`{s}` is not a domain: use smiles, protein or rna"))
 }
 
 #[derive(Args)]
@@ -283,8 +286,11 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         launch::Launched::AlreadyDone { dir } => {
             if !a.json {
-                println!("an identical run already completed: {}
-(same config, code and data; pass --force to run it again)", dir.display());
+                println!(
+                    "an identical run already completed: {}
+(same config, code and data; pass --force to run it again)",
+                    dir.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -298,7 +304,14 @@ fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 fn sample(a: SampleArgs) -> anyhow::Result<ExitCode> {
     let dir = launch::find_run(&a.runs_dir, &a.run)?;
     let sampler = SamplerConfig { steps: a.steps, temperature: a.temperature };
-    let req = helico::run::sample::Request { domain: a.domain, n: a.n, sampler, seed: a.seed, ema: !a.no_ema, trace: a.trace };
+    let req = helico::run::sample::Request {
+        domain: a.domain,
+        n: a.n,
+        sampler,
+        seed: a.seed,
+        ema: !a.no_ema,
+        trace: a.trace,
+    };
     let report = helico::run::sample::sample(&dir, &req)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -327,12 +340,24 @@ fn sample(a: SampleArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn demo_data(a: DemoDataArgs) -> anyhow::Result<ExitCode> {
-    let sources = helico::data::demo::DemoSources { ccd: a.ccd, mmcif_dir: a.mmcif_dir, protein_alignments: a.protein_msa, rna_alignments: a.rna_msa };
-    let corpus = helico::data::demo::build_demo_corpus(&sources, &a.out).context("cannot build the demo corpus (run `make setup` first)")?;
+    let sources = helico::data::demo::DemoSources {
+        ccd: a.ccd,
+        mmcif_dir: a.mmcif_dir,
+        protein_alignments: a.protein_msa,
+        rna_alignments: a.rna_msa,
+    };
+    let corpus = helico::data::demo::build_demo_corpus(&sources, &a.out)
+        .context("cannot build the demo corpus (run `make setup` first)")?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&corpus)?);
     } else {
-        println!("wrote {}: {} SMILES, {} protein and {} RNA sequences", a.out.display(), corpus.smiles, corpus.protein, corpus.rna);
+        println!(
+            "wrote {}: {} SMILES, {} protein and {} RNA sequences",
+            a.out.display(),
+            corpus.smiles,
+            corpus.protein,
+            corpus.rna
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -367,7 +392,10 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 fn describe_drop(e: &config::tree::Event) -> String {
     let config::tree::Op::Dropped { switched_to, by } = &e.op else { return String::new() };
     let value = e.value.as_ref().map(|v| format!(" = {v}")).unwrap_or_default();
-    format!("dropped `{}`{value} (set at {}): {by} switched it to @{switched_to}, which has no such key", e.key, e.source)
+    format!(
+        "dropped `{}`{value} (set at {}): {by} switched it to @{switched_to}, which has no such key",
+        e.key, e.source
+    )
 }
 
 fn explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
@@ -398,7 +426,10 @@ fn explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         Ok(ex) => ex,
         Err(near) => {
             let hint = near.first().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-            return Err(exit::BadInput(format!("no key `{key}` in the resolved experiment{hint} (`helico schema` lists every key)")).into());
+            return Err(exit::BadInput(format!(
+                "no key `{key}` in the resolved experiment{hint} (`helico schema` lists every key)"
+            ))
+            .into());
         }
     };
     if a.json {

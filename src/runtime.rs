@@ -79,7 +79,10 @@ impl Runtime {
                 if cuda && index < tch::Cuda::device_count() as usize {
                     tch::Device::Cuda(index)
                 } else {
-                    eprintln!("note: runtime.device = \"{d}\" but no such GPU is usable ({} visible): running on the CPU", if cuda { tch::Cuda::device_count() } else { 0 });
+                    eprintln!(
+                        "note: runtime.device = \"{d}\" but no such GPU is usable ({} visible): running on the CPU",
+                        if cuda { tch::Cuda::device_count() } else { 0 }
+                    );
                     tch::Device::Cpu
                 }
             }

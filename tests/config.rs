@@ -24,7 +24,16 @@ fn layers_apply_in_order_file_set_file_env_cli() {
     let set = set.to_str().expect("utf8");
     // file (1200) < set-file (300) < env (400) < cli in order (500, then 600)
     let mut cmd = helico();
-    cmd.args(["explain", "experiments/demo.toml", "train.steps", "train.steps=500", "train.steps=600", "--set-file", set, "--json"]);
+    cmd.args([
+        "explain",
+        "experiments/demo.toml",
+        "train.steps",
+        "train.steps=500",
+        "train.steps=600",
+        "--set-file",
+        set,
+        "--json",
+    ]);
     cmd.env("HELICO__TRAIN__STEPS", "400");
     let ex = explain_json(&mut cmd);
     assert_eq!(ex["value"], 600);
@@ -34,9 +43,11 @@ fn layers_apply_in_order_file_set_file_env_cli() {
 
     // Without the CLI, the environment wins; without it, the set-file.
     let mut cmd = helico();
-    cmd.args(["explain", "experiments/demo.toml", "train.steps", "--set-file", set, "--json"]).env("HELICO__TRAIN__STEPS", "400");
+    cmd.args(["explain", "experiments/demo.toml", "train.steps", "--set-file", set, "--json"])
+        .env("HELICO__TRAIN__STEPS", "400");
     assert_eq!(explain_json(&mut cmd)["value"], 400);
-    let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "train.steps", "--set-file", set, "--json"]));
+    let ex =
+        explain_json(helico().args(["explain", "experiments/demo.toml", "train.steps", "--set-file", set, "--json"]));
     assert_eq!(ex["value"], 300);
     assert_eq!(ex["source"]["kind"], "file");
     assert_eq!(ex["source"]["role"], "set_file");
@@ -53,18 +64,35 @@ fn a_variant_switch_drops_what_the_new_variant_lacks_and_says_so() {
     assert!(note.contains("cli argument 1 `schedule=@constant` switched it to @constant"), "{note}");
 
     // Parameters both variants have survive a switch.
-    let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "schedule", "schedule=@warmup_linear", "--json"]));
+    let ex = explain_json(helico().args([
+        "explain",
+        "experiments/demo.toml",
+        "schedule",
+        "schedule=@warmup_linear",
+        "--json",
+    ]));
     assert_eq!(ex["value"]["type"], "warmup_linear");
     assert_eq!(ex["value"]["warmup_steps"], 100);
     assert_eq!(ex["value"]["min_lr_ratio"], 0.0, "the new variant's own default");
 
     // Switch and set in one token.
-    let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "schedule", "schedule=@warmup_linear{min_lr_ratio=0.5}", "--json"]));
+    let ex = explain_json(helico().args([
+        "explain",
+        "experiments/demo.toml",
+        "schedule",
+        "schedule=@warmup_linear{min_lr_ratio=0.5}",
+        "--json",
+    ]));
     assert_eq!(ex["value"]["min_lr_ratio"], 0.5);
 
     // A key the new variant lacks, set after the switch, is an error, not a silent drop.
-    let out = helico_run(&["check", "experiments/demo.toml", "schedule=@constant", "schedule.warmup_steps=3"]).expect_code(2);
-    assert!(out.stderr.contains("unknown key `schedule.warmup_steps`: not a parameter of `schedule` (variant @constant)"), "{}", out.stderr);
+    let out =
+        helico_run(&["check", "experiments/demo.toml", "schedule=@constant", "schedule.warmup_steps=3"]).expect_code(2);
+    assert!(
+        out.stderr.contains("unknown key `schedule.warmup_steps`: not a parameter of `schedule` (variant @constant)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -78,13 +106,25 @@ fn a_switch_inside_a_file_layer_drops_keys_from_lower_layers() {
 
 #[test]
 fn append_and_reset() {
-    let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "data.files", "data.files+={path=\"x.txt\", domain=\"rna\"}", "--json"]));
+    let ex = explain_json(helico().args([
+        "explain",
+        "experiments/demo.toml",
+        "data.files",
+        "data.files+={path=\"x.txt\", domain=\"rna\"}",
+        "--json",
+    ]));
     let files = ex["value"].as_array().expect("array");
     assert_eq!(files.len(), 4);
     assert_eq!(files[3]["path"], "x.txt");
     assert_eq!(files[3]["limit"], 0, "defaults fill inside array elements");
 
-    let ex = explain_json(helico().args(["explain", "experiments/demo.toml", "model.n_layers", "~model.n_layers", "--json"]));
+    let ex = explain_json(helico().args([
+        "explain",
+        "experiments/demo.toml",
+        "model.n_layers",
+        "~model.n_layers",
+        "--json",
+    ]));
     assert_eq!(ex["value"], 12, "back to the registry default");
     assert_eq!(ex["source"]["kind"], "default");
 
@@ -99,14 +139,27 @@ fn unknown_keys_in_every_layer_are_all_reported_with_their_source() {
     let set = dir.path().join("set.toml");
     std::fs::write(&set, "[optimizer]\nlrr = 1.0\n").expect("write");
     let mut cmd = helico();
-    cmd.args(["check", "tests/fixtures/broken/unknown_keys.toml", "--set-file", set.to_str().expect("utf8"), "model.n_head=3", "--json"]);
+    cmd.args([
+        "check",
+        "tests/fixtures/broken/unknown_keys.toml",
+        "--set-file",
+        set.to_str().expect("utf8"),
+        "model.n_head=3",
+        "--json",
+    ]);
     cmd.env("HELICO__TRAIN__STPES", "4");
     let out = run(&mut cmd).expect_code(2);
     let v: Value = serde_json::from_str(&out.stdout).expect("json");
     let problems = v["problems"].as_array().expect("problems");
     let found: Vec<(String, String, String)> = problems
         .iter()
-        .map(|p| (p["key"].as_str().unwrap_or("").to_owned(), p["source"]["kind"].as_str().unwrap_or("").to_owned(), p["help"][0].as_str().unwrap_or("").to_owned()))
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap_or("").to_owned(),
+                p["source"]["kind"].as_str().unwrap_or("").to_owned(),
+                p["help"][0].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     for (key, kind, help) in [
         ("stpes", "file", "did you mean `train.steps`?"),
@@ -115,7 +168,10 @@ fn unknown_keys_in_every_layer_are_all_reported_with_their_source() {
         ("train.stpes", "env", "did you mean `train.steps`?"),
         ("model.n_head", "cli", "did you mean `model.n_heads`?"),
     ] {
-        assert!(found.contains(&(key.to_owned(), kind.to_owned(), help.to_owned())), "{key} ({kind}) missing from {found:#?}");
+        assert!(
+            found.contains(&(key.to_owned(), kind.to_owned(), help.to_owned())),
+            "{key} ({kind}) missing from {found:#?}"
+        );
     }
     // Input order: files, then env, then the command line.
     let kinds: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
@@ -151,13 +207,18 @@ fn non_semantic_keys_stay_out_of_the_config_hash() {
     let base = hash(&[]);
     assert_eq!(base, hash(&["train.log_every=3", "runtime.attention=@math", "name=other"]));
     assert_ne!(base, hash(&["seed=1"]));
-    assert_ne!(base, hash(&["data.files+={path=\"x.txt\", domain=\"rna\"}"]), "adding a file is semantic even though paths are not");
+    assert_ne!(
+        base,
+        hash(&["data.files+={path=\"x.txt\", domain=\"rna\"}"]),
+        "adding a file is semantic even though paths are not"
+    );
 }
 
 /// Every broken experiment in the corpus: all problems, sources and suggestions, reviewed.
 #[test]
 fn error_corpus() {
-    let mut files: Vec<_> = std::fs::read_dir(root().join("tests/fixtures/broken")).expect("corpus").flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(root().join("tests/fixtures/broken")).expect("corpus").flatten().map(|e| e.path()).collect();
     files.sort();
     assert!(files.len() >= 10);
     for f in files {
@@ -215,7 +276,8 @@ fn registry_listing() {
     }
     let out = helico_run(&["registry", "show", "model.d3pm"]).expect_code(2);
     assert!(out.stderr.contains("did you mean `model.d3pm_lm`?"), "{}", out.stderr);
-    let v: Value = serde_json::from_str(&helico_run(&["registry", "list", "--json"]).expect_code(0).stdout).expect("json");
+    let v: Value =
+        serde_json::from_str(&helico_run(&["registry", "list", "--json"]).expect_code(0).stdout).expect("json");
     assert_eq!(v.as_array().map(Vec::len), Some(6));
 }
 
@@ -224,6 +286,9 @@ fn help_pins_the_cli_surface() {
     for sub in ["", "run", "check", "explain", "sample", "schema", "registry", "demo-data"] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");
-        snapshot!(format!("help__{}", if sub.is_empty() { "helico" } else { sub }), helico_run(&args).expect_code(0).stdout);
+        snapshot!(
+            format!("help__{}", if sub.is_empty() { "helico" } else { sub }),
+            helico_run(&args).expect_code(0).stdout
+        );
     }
 }

@@ -12,11 +12,7 @@ use helico::data::ccd::Ccd;
 /// `rel` under the repository root; a missing file fails the test with the fix.
 pub fn repo_path(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make setup` (test data and Python oracles)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run `make setup` (test data and Python oracles)", path.display());
     path
 }
 
@@ -36,12 +32,7 @@ pub fn mmcif_files() -> Vec<PathBuf> {
         .filter(|p| p.extension() == Some(OsStr::new("cif")))
         .collect();
     files.sort();
-    assert_eq!(
-        files.len(),
-        15,
-        "expected the 15 openfold3 test mmCIFs in {}: run `make setup`",
-        mmcif_dir().display()
-    );
+    assert_eq!(files.len(), 15, "expected the 15 openfold3 test mmCIFs in {}: run `make setup`", mmcif_dir().display());
     files
 }
 
@@ -49,17 +40,8 @@ pub fn mmcif_files() -> Vec<PathBuf> {
 pub fn oracle<S: AsRef<OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
     let python = repo_path(".venv/bin/python");
     let script = repo_path(&format!("tests/oracles/{script}"));
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(args)
-        .output()
-        .expect("run the Python oracle");
-    assert!(
-        out.status.success(),
-        "{} failed:\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(&python).arg(&script).args(args).output().expect("run the Python oracle");
+    assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("the oracle prints JSON")
 }
 
@@ -69,11 +51,7 @@ pub fn ccd() -> &'static Ccd {
     CCD.get_or_init(|| {
         let start = Instant::now();
         let ccd = Ccd::read(ccd_bcif()).expect("components.bcif loads");
-        eprintln!(
-            "CCD: {} components loaded in {:.2?}",
-            ccd.len(),
-            start.elapsed()
-        );
+        eprintln!("CCD: {} components loaded in {:.2?}", ccd.len(), start.elapsed());
         ccd
     })
 }

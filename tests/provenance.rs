@@ -22,16 +22,8 @@ const ENV_SECRET: &str = "plain-service-secret-42";
 /// Runs git in `dir` isolated from the user's and system's config; panics with stderr on failure.
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_cmd(dir, args).output().expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("git output is UTF-8")
-        .trim()
-        .to_owned()
+    assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("git output is UTF-8").trim().to_owned()
 }
 
 fn git_cmd(dir: &Path, args: &[&str]) -> Command {
@@ -69,11 +61,7 @@ fn tree_files(root: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("under root")
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
                 let exec = fs::metadata(&path).expect("stat").permissions().mode() & 0o111 != 0;
                 out.insert(rel, (fs::read(&path).expect("read"), exec));
             }
@@ -87,53 +75,23 @@ fn tree_files(root: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
 /// Applies `patch` with `git apply` to a fresh detached worktree of HEAD and returns its files.
 fn apply_to_clean_checkout(repo: &Path, scratch: &Path, patch: &[u8]) -> BTreeMap<String, (Vec<u8>, bool)> {
     let checkout = scratch.join("checkout");
-    git(
-        repo,
-        &[
-            "worktree",
-            "add",
-            "--detach",
-            checkout.to_str().expect("UTF-8 temp path"),
-            "HEAD",
-        ],
-    );
+    git(repo, &["worktree", "add", "--detach", checkout.to_str().expect("UTF-8 temp path"), "HEAD"]);
     let patch_file = scratch.join("dirty.patch");
     fs::write(&patch_file, patch).expect("write patch");
-    git(
-        &checkout,
-        &[
-            "apply",
-            "--whitespace=nowarn",
-            patch_file.to_str().expect("UTF-8 temp path"),
-        ],
-    );
+    git(&checkout, &["apply", "--whitespace=nowarn", patch_file.to_str().expect("UTF-8 temp path")]);
     tree_files(&checkout)
 }
 
 /// A committed repository with an `origin` whose URL carries a token.
 fn committed_repo(root: &Path) {
     git(root, &["init", "-q"]);
-    git(
-        root,
-        &[
-            "remote",
-            "add",
-            "origin",
-            &format!("https://bot:{HF_TOKEN}@github.com/helico/helico.git"),
-        ],
-    );
+    git(root, &["remote", "add", "origin", &format!("https://bot:{HF_TOKEN}@github.com/helico/helico.git")]);
     git(root, &["remote", "add", "backup", "https://example.org/mirror.git"]);
     write(root, "a.txt", "one\ntwo\nthree\n");
     write(root, "b.txt", "bee\n");
     write(root, "c.txt", "sea\n");
     write(root, "d.txt", "to be deleted\n");
-    write(
-        root,
-        "e.txt",
-        (1..=20)
-            .map(|i| format!("line {i} of a file that will be renamed\n"))
-            .collect::<String>(),
-    );
+    write(root, "e.txt", (1..=20).map(|i| format!("line {i} of a file that will be renamed\n")).collect::<String>());
     write(root, "noeol.txt", "no newline at the end");
     write(root, "run.sh", "#!/bin/sh\necho hi\n");
     write(root, "sub/keep.txt", "kept\n");
@@ -152,14 +110,8 @@ fn clean_repo_matches_git() {
     let info = &snap.info;
     assert_eq!(info.state, RepoState::Repo);
     assert_eq!(info.sha.as_deref(), Some(git(root, &["rev-parse", "HEAD"]).as_str()));
-    assert_eq!(
-        info.tree.as_deref(),
-        Some(git(root, &["rev-parse", "HEAD^{tree}"]).as_str())
-    );
-    assert_eq!(
-        info.branch.as_deref(),
-        Some(git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).as_str())
-    );
+    assert_eq!(info.tree.as_deref(), Some(git(root, &["rev-parse", "HEAD^{tree}"]).as_str()));
+    assert_eq!(info.branch.as_deref(), Some(git(root, &["rev-parse", "--abbrev-ref", "HEAD"]).as_str()));
     assert_eq!(info.remote_url.as_deref(), Some("https://github.com/helico/helico.git"));
     assert_eq!(git(root, &["status", "--porcelain"]), "");
     assert!(!info.dirty);
@@ -210,11 +162,7 @@ fn dirty_patch_reproduces_worktree_with_git_apply() {
     let info = &snap.info;
     assert!(info.dirty);
     let porcelain = git(root, &["status", "--porcelain", "-uall"]);
-    assert_eq!(
-        info.untracked,
-        porcelain.lines().filter(|l| l.starts_with("??")).count(),
-        "{porcelain}"
-    );
+    assert_eq!(info.untracked, porcelain.lines().filter(|l| l.starts_with("??")).count(), "{porcelain}");
     assert!(!info.patch_truncated);
     assert_eq!(info.patch_bytes, snap.patch.len() as u64);
     assert_eq!(info.patch_hash, blake3::hash(&snap.patch).to_hex().to_string());
@@ -242,24 +190,15 @@ fn dirty_patch_reproduces_worktree_with_git_apply() {
     let applied = apply_to_clean_checkout(root, &scratch, &snap.patch);
     let mut expected = tree_files(root);
     expected.retain(|path, _| {
-        !matches!(
-            path.as_str(),
-            "debug.log" | "ignored/x.txt" | "new/deep/h.log" | "img.bin" | "tracked.bin"
-        )
+        !matches!(path.as_str(), "debug.log" | "ignored/x.txt" | "new/deep/h.log" | "img.bin" | "tracked.bin")
     });
     let mut applied_text = applied.clone();
     applied_text.remove("tracked.bin");
-    assert_eq!(
-        applied_text.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(applied_text.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
     for (path, want) in &expected {
         assert_eq!(&applied_text[path], want, "{path} differs after git apply");
     }
-    assert_eq!(
-        applied["tracked.bin"].0, b"\x00\x01\x02binary\x00",
-        "binary files stay at HEAD"
-    );
+    assert_eq!(applied["tracked.bin"].0, b"\x00\x01\x02binary\x00", "binary files stay at HEAD");
 }
 
 #[test]
@@ -294,14 +233,8 @@ fn unborn_branch_diffs_against_empty_tree() {
 #[test]
 fn outside_a_repository_is_unknown_not_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let in_repo = git_cmd(dir.path(), &["rev-parse", "--git-dir"])
-        .output()
-        .expect("git runs");
-    assert!(
-        !in_repo.status.success(),
-        "the temp dir {} is inside a repository",
-        dir.path().display()
-    );
+    let in_repo = git_cmd(dir.path(), &["rev-parse", "--git-dir"]).output().expect("git runs");
+    assert!(!in_repo.status.success(), "the temp dir {} is inside a repository", dir.path().display());
     let snap = git::capture(dir.path(), &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     assert_eq!(snap.info.state, RepoState::Unknown);
     assert_eq!((snap.info.sha.as_deref(), snap.info.dirty), (None, false));
@@ -331,47 +264,23 @@ fn patch_cap_truncates_at_file_boundaries() {
     let info = &capped.info;
     assert!(info.patch_truncated);
     assert!(!info.omitted.is_empty());
-    let big_entry = info
-        .excluded
-        .iter()
-        .find(|f| f.path == "big.txt")
-        .expect("big.txt listed");
+    let big_entry = info.excluded.iter().find(|f| f.path == "big.txt").expect("big.txt listed");
     assert_eq!(big_entry.reason, ExcludeReason::TooLarge);
-    assert_eq!(
-        big_entry.blake3.as_deref(),
-        Some(blake3::hash(big.as_bytes()).to_hex().as_str())
-    );
-    let huge_entry = info
-        .excluded
-        .iter()
-        .find(|f| f.path == "huge.bin")
-        .expect("huge.bin listed");
-    assert_eq!(
-        (huge_entry.size, huge_entry.blake3.as_deref()),
-        (Some(MAX_HASHED_BYTES + 1), None)
-    );
+    assert_eq!(big_entry.blake3.as_deref(), Some(blake3::hash(big.as_bytes()).to_hex().as_str()));
+    let huge_entry = info.excluded.iter().find(|f| f.path == "huge.bin").expect("huge.bin listed");
+    assert_eq!((huge_entry.size, huge_entry.blake3.as_deref()), (Some(MAX_HASHED_BYTES + 1), None));
 
-    let trailer_at = capped
-        .patch
-        .iter()
-        .rposition(|&b| b == b'#')
-        .expect("truncation trailer");
+    let trailer_at = capped.patch.iter().rposition(|&b| b == b'#').expect("truncation trailer");
     assert!(trailer_at <= cap && info.patch_bytes > trailer_at as u64);
     let stored = String::from_utf8_lossy(&capped.patch[..trailer_at]);
     for path in &info.omitted {
-        assert!(
-            !stored.contains(&format!("diff --git a/{path} ")),
-            "omitted {path} is in the patch"
-        );
+        assert!(!stored.contains(&format!("diff --git a/{path} ")), "omitted {path} is in the patch");
     }
     let tail = String::from_utf8_lossy(&capped.patch);
     assert!(tail.trim_end().ends_with(&info.patch_hash), "{tail}");
     let patch_file = dir.path().join("capped.patch");
     fs::write(&patch_file, &capped.patch).expect("write patch");
-    git(
-        root,
-        &["apply", "--check", "-R", patch_file.to_str().expect("UTF-8 temp path")],
-    );
+    git(root, &["apply", "--check", "-R", patch_file.to_str().expect("UTF-8 temp path")]);
 }
 
 #[test]
@@ -380,20 +289,13 @@ fn secrets_never_reach_patch_or_env_json() {
     let root = dir.path();
     committed_repo(root);
     let sha = git(root, &["rev-parse", "HEAD"]);
-    write(
-        root,
-        "config/local.toml",
-        format!("hf = \"{HF_TOKEN}\"\nservice = \"{ENV_SECRET}\"\nbase = \"{sha}\"\n"),
-    );
+    write(root, "config/local.toml", format!("hf = \"{HF_TOKEN}\"\nservice = \"{ENV_SECRET}\"\nbase = \"{sha}\"\n"));
     let redactor = Redactor::from_vars([("MY_SERVICE_TOKEN", ENV_SECRET)]);
 
     let snap = git::capture(root, &redactor, DEFAULT_PATCH_CAP).expect("capture");
     let text = String::from_utf8(snap.patch.clone()).expect("UTF-8 patch");
     assert!(!text.contains(HF_TOKEN) && !text.contains(ENV_SECRET), "{text}");
-    assert!(
-        text.contains("[REDACTED:huggingface-token]") && text.contains("[REDACTED:MY_SERVICE_TOKEN]"),
-        "{text}"
-    );
+    assert!(text.contains("[REDACTED:huggingface-token]") && text.contains("[REDACTED:MY_SERVICE_TOKEN]"), "{text}");
     assert!(text.contains(&sha), "git SHAs must survive redaction:\n{text}");
     let git_json = serde_json::to_string(&snap.info).expect("serialize");
     assert!(!git_json.contains(HF_TOKEN), "{git_json}");
@@ -406,20 +308,11 @@ fn secrets_never_reach_patch_or_env_json() {
         ("UNLISTED_VARIABLE", "not recorded"),
     ]
     .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-    let args = [
-        "helico",
-        "run",
-        "exp.toml",
-        &format!("track.key={ENV_SECRET}"),
-        &format!("hub.token={HF_TOKEN}"),
-    ]
-    .map(OsString::from);
+    let args = ["helico", "run", "exp.toml", &format!("track.key={ENV_SECRET}"), &format!("hub.token={HF_TOKEN}")]
+        .map(OsString::from);
     let env = EnvInfo::collect_from(vars, args, &redactor);
     let env_json = serde_json::to_string(&env).expect("serialize");
-    assert!(
-        !env_json.contains(HF_TOKEN) && !env_json.contains(ENV_SECRET),
-        "{env_json}"
-    );
+    assert!(!env_json.contains(HF_TOKEN) && !env_json.contains(ENV_SECRET), "{env_json}");
     assert!(!env_json.contains("UNLISTED_VARIABLE"));
     assert_eq!(env.env.get("NCCL_DEBUG").map(String::as_str), Some("WARN"));
     assert_eq!(env.process.command_line[3], "track.key=[REDACTED:MY_SERVICE_TOKEN]");
@@ -438,10 +331,7 @@ fn age(path: &Path, age: Duration) {
 fn manifest_hash_is_content_and_params_not_paths() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = dir.path().join("cache/file-hashes.json");
-    let (a, b) = (
-        dir.path().join("one/1abc.cif"),
-        dir.path().join("elsewhere/renamed.cif"),
-    );
+    let (a, b) = (dir.path().join("one/1abc.cif"), dir.path().join("elsewhere/renamed.cif"));
     write(dir.path(), "one/1abc.cif", "data_1ABC\n_cell.length_a 10.0\n");
     write(dir.path(), "one/2xyz.cif", "data_2XYZ\n");
     write(dir.path(), "elsewhere/renamed.cif", "data_1ABC\n_cell.length_a 10.0\n");
@@ -449,46 +339,18 @@ fn manifest_hash_is_content_and_params_not_paths() {
     let params = json!({"max_resolution": 9.0, "release_cutoff": "2021-09-30"});
 
     let build = |files: &[&PathBuf], params: serde_json::Value| {
-        DataManifest::build(files, params, Some(&cache))
-            .expect("build manifest")
-            .0
+        DataManifest::build(files, params, Some(&cache)).expect("build manifest").0
     };
     let base = build(&[&a, &other], params.clone());
-    assert_eq!(
-        base.hash,
-        build(&[&b, &other], params.clone()).hash,
-        "moving a file keeps the hash"
-    );
-    assert_ne!(
-        base.hash,
-        build(&[&other, &a], params.clone()).hash,
-        "order is part of the hash"
-    );
+    assert_eq!(base.hash, build(&[&b, &other], params.clone()).hash, "moving a file keeps the hash");
+    assert_ne!(base.hash, build(&[&other, &a], params.clone()).hash, "order is part of the hash");
     let reordered_keys = json!({"release_cutoff": "2021-09-30", "max_resolution": 9.0});
-    assert_eq!(
-        base.hash,
-        build(&[&a, &other], reordered_keys).hash,
-        "params are canonical JSON"
-    );
-    assert_ne!(
-        base.hash,
-        build(
-            &[&a, &other],
-            json!({"max_resolution": 4.5, "release_cutoff": "2021-09-30"})
-        )
-        .hash
-    );
-    assert_eq!(
-        base.files[0].blake3,
-        blake3::hash(&fs::read(&a).expect("read")).to_hex().to_string()
-    );
+    assert_eq!(base.hash, build(&[&a, &other], reordered_keys).hash, "params are canonical JSON");
+    assert_ne!(base.hash, build(&[&a, &other], json!({"max_resolution": 4.5, "release_cutoff": "2021-09-30"})).hash);
+    assert_eq!(base.files[0].blake3, blake3::hash(&fs::read(&a).expect("read")).to_hex().to_string());
 
     write(dir.path(), "elsewhere/renamed.cif", "data_1ABC\n_cell.length_a 10.1\n");
-    assert_ne!(
-        base.hash,
-        build(&[&b, &other], params).hash,
-        "one changed byte changes the hash"
-    );
+    assert_ne!(base.hash, build(&[&b, &other], params).hash, "one changed byte changes the hash");
 }
 
 #[test]
@@ -521,12 +383,7 @@ fn manifest_cache_hits_invalidates_and_survives_corruption() {
 
     let mtime = fs::metadata(&b).expect("stat").modified().expect("mtime");
     write(dir.path(), "b.cif", "data_B, now longer\n"); // other size, mtime restored
-    fs::File::options()
-        .write(true)
-        .open(&b)
-        .expect("open")
-        .set_modified(mtime)
-        .expect("set mtime");
+    fs::File::options().write(true).open(&b).expect("open").set_modified(mtime).expect("set mtime");
     let (fourth, stats) = build();
     assert_eq!((stats.hashed, stats.cache_hits), (1, 1));
     assert_ne!(fourth.hash, first.hash);
@@ -536,9 +393,5 @@ fn manifest_cache_hits_invalidates_and_survives_corruption() {
     assert!(stats.cache_discarded);
     assert_eq!((fifth.hash, stats.hashed), (fourth.hash, 2));
     let (_, stats) = build();
-    assert_eq!(
-        (stats.cache_discarded, stats.cache_hits),
-        (false, 2),
-        "the corrupt cache was rewritten"
-    );
+    assert_eq!((stats.cache_discarded, stats.cache_hits), (false, 2), "the corrupt cache was rewritten");
 }

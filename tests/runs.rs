@@ -63,9 +63,21 @@ impl Workspace {
         std::fs::create_dir_all(w.path().join("experiments")).expect("mkdir");
         std::fs::create_dir_all(w.path().join("data")).expect("mkdir");
         w.write("experiments/tiny.toml", EXPERIMENT);
-        let protein: String = (0..60).map(|i| format!(">p{i}\n{}\n", pseudo_sequence(b"ACDEFGHIKLMNPQRSTVWY", i, 8 + i % 30))).collect();
+        let protein: String =
+            (0..60).map(|i| format!(">p{i}\n{}\n", pseudo_sequence(b"ACDEFGHIKLMNPQRSTVWY", i, 8 + i % 30))).collect();
         let rna: String = (0..30).map(|i| format!(">r{i}\n{}\n", pseudo_sequence(b"ACGU", i, 10 + i % 20))).collect();
-        let smiles = ["CCO", "c1ccccc1", "CC(=O)O", "C1CCCCC1N", "OC(=O)c1ccccc1", "[NH4+]", "CC(C)Cl", "O=C=O", "C#N", "CCN(CC)CC"];
+        let smiles = [
+            "CCO",
+            "c1ccccc1",
+            "CC(=O)O",
+            "C1CCCCC1N",
+            "OC(=O)c1ccccc1",
+            "[NH4+]",
+            "CC(C)Cl",
+            "O=C=O",
+            "C#N",
+            "CCN(CC)CC",
+        ];
         let smi: String = (0..40).map(|i| format!("{}\tm{i}\n", smiles[i % smiles.len()].repeat(1 + i / 10))).collect();
         w.write("data/p.fasta", &protein);
         w.write("data/r.fasta", &rna);
@@ -103,7 +115,9 @@ impl Workspace {
 
     /// The run directories under runs/, oldest first.
     fn runs(&self) -> Vec<PathBuf> {
-        let mut out: Vec<PathBuf> = std::fs::read_dir(self.path().join("runs/tiny")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut out: Vec<PathBuf> = std::fs::read_dir(self.path().join("runs/tiny"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
         out.sort();
         out
     }
@@ -150,7 +164,11 @@ fn the_snapshot_says_exactly_what_ran() {
     let explained = w.run(&["explain", "experiments/tiny.toml", "train.steps=8", "--json"]).expect_code(0);
     let explained: Value = serde_json::from_str(&explained.stdout).expect("json");
     let resolved: toml::Table = resolved.parse().expect("toml");
-    assert_eq!(serde_json::to_value(&resolved).expect("json"), explained["config"], "resolved.toml is the resolved config");
+    assert_eq!(
+        serde_json::to_value(&resolved).expect("json"),
+        explained["config"],
+        "resolved.toml is the resolved config"
+    );
     assert_eq!(explained["config_hash"], identity["config_hash"]);
     assert_eq!(std::fs::read_to_string(dir.join("config/inputs/00-experiment-tiny.toml")).expect("input"), EXPERIMENT);
     let provenance = json(&dir.join("config/provenance.json"));
@@ -161,7 +179,10 @@ fn the_snapshot_says_exactly_what_ran() {
 
     let env = json(&dir.join("env.json"));
     assert!(env["host"]["logical_cores"].as_u64().is_some_and(|n| n > 0), "{env}");
-    assert!(env["env"].as_object().expect("env").keys().all(|k| !k.contains("PATH") || k == "LD_LIBRARY_PATH"), "only allowlisted variables");
+    assert!(
+        env["env"].as_object().expect("env").keys().all(|k| !k.contains("PATH") || k == "LD_LIBRARY_PATH"),
+        "only allowlisted variables"
+    );
 
     let manifest = json(&dir.join("data/manifest.json"));
     assert_eq!(manifest["files"].as_array().map(Vec::len), Some(3));
@@ -176,7 +197,10 @@ fn the_snapshot_says_exactly_what_ran() {
     let summary = json(&dir.join("summary.json"));
     assert!(summary["final_eval_loss"].as_f64().is_some_and(f64::is_finite));
     let index = json(&dir.join("checkpoints/index.json"));
-    assert_eq!(index.as_array().expect("index").iter().map(|e| e["step"].as_u64().expect("step")).collect::<Vec<_>>(), [4, 8]);
+    assert_eq!(
+        index.as_array().expect("index").iter().map(|e| e["step"].as_u64().expect("step")).collect::<Vec<_>>(),
+        [4, 8]
+    );
     assert!(json(&dir.join("model.json"))["total"].as_i64().is_some_and(|n| n > 0));
 }
 
@@ -204,7 +228,9 @@ fn a_dirty_tree_is_recorded_and_changes_the_code_hash() {
 fn an_identical_run_is_reported_not_repeated() {
     let w = Workspace::new();
     w.run(&["run", "experiments/tiny.toml", "train.steps=4"]).expect_code(0);
-    let again = w.run(&["run", "experiments/tiny.toml", "train.steps=4", "train.log_every=2", "runtime.threads=1"]).expect_code(0);
+    let again = w
+        .run(&["run", "experiments/tiny.toml", "train.steps=4", "train.log_every=2", "runtime.threads=1"])
+        .expect_code(0);
     assert!(again.stdout.starts_with("an identical run already completed: runs/tiny/"), "{}", again.stdout);
     assert_eq!(w.runs().len(), 1, "non-semantic keys do not make another run");
     w.run(&["run", "experiments/tiny.toml", "train.steps=4", "--force"]).expect_code(0);
@@ -220,15 +246,17 @@ fn an_identical_run_is_reported_not_repeated() {
 /// Kills (SIGKILL, mid-step) or interrupts (SIGINT) a run once it has logged `at` steps.
 fn stop_midway(w: &Workspace, args: &[&str], signal: i32, at: u64) -> PathBuf {
     let before = w.runs();
-    let mut child = w.helico(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let mut child =
+        w.helico(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let dir = loop {
         assert!(std::time::Instant::now() < deadline, "the run never got to step {at}");
         assert!(child.try_wait().expect("wait").is_none(), "the run ended before it could be stopped");
-        if let Some(dir) = w.runs().into_iter().find(|d| !before.contains(d)) {
-            if dir.join("metrics.jsonl").exists() && train_losses(&dir).last().is_some_and(|s| s.0 >= at) {
-                break dir;
-            }
+        if let Some(dir) = w.runs().into_iter().find(|d| !before.contains(d))
+            && dir.join("metrics.jsonl").exists()
+            && train_losses(&dir).last().is_some_and(|s| s.0 >= at)
+        {
+            break dir;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     };
@@ -250,7 +278,14 @@ fn stop_midway(w: &Workspace, args: &[&str], signal: i32, at: u64) -> PathBuf {
 fn resume_continues_bit_for_bit_after_sigint_and_sigkill() {
     let w = Workspace::new();
     // Long enough to be stopped midway; every step logged.
-    let args = ["run", "experiments/tiny.toml", "train.steps=300", "train.checkpoint_every=25", "train.eval_every=50", "model.d_model=32"];
+    let args = [
+        "run",
+        "experiments/tiny.toml",
+        "train.steps=300",
+        "train.checkpoint_every=25",
+        "train.eval_every=50",
+        "model.d_model=32",
+    ];
     let reference = {
         let mut a = args.to_vec();
         a.push("--runs-dir=ref");
@@ -269,7 +304,13 @@ fn resume_continues_bit_for_bit_after_sigint_and_sigkill() {
         let resumed = train_losses(&dir);
         assert_eq!(resumed.len(), 300, "one record per step, the repeated ones dropped");
         for (a, b) in reference.iter().zip(&resumed) {
-            assert!(a.0 == b.0 && a.1.to_bits() == b.1.to_bits(), "signal {signal}: step {} loss {} resumed vs {} uninterrupted", a.0, b.1, a.1);
+            assert!(
+                a.0 == b.0 && a.1.to_bits() == b.1.to_bits(),
+                "signal {signal}: step {} loss {} resumed vs {} uninterrupted",
+                a.0,
+                b.1,
+                a.1
+            );
         }
         let info = json(&dir.join("run.json"));
         assert_eq!(info["status"], "done");
@@ -283,9 +324,13 @@ fn resume_continues_bit_for_bit_after_sigint_and_sigkill() {
 fn bad_input_fails_before_a_run_directory_exists() {
     let w = Workspace::new();
     w.write("data/bad.fasta", ">ok\nMKV\n>bad\nMKJV\n");
-    let out = w.run(&["run", "experiments/tiny.toml", "data.files+={path=\"data/bad.fasta\", domain=\"protein\"}"]).expect_code(2);
+    let out = w
+        .run(&["run", "experiments/tiny.toml", "data.files+={path=\"data/bad.fasta\", domain=\"protein\"}"])
+        .expect_code(2);
     assert!(out.stderr.contains("data/bad.fasta:3: sequence `bad` is not valid protein"), "{}", out.stderr);
-    let out = w.run(&["run", "experiments/tiny.toml", "data.files=[{path=\"data/missing.fasta\", domain=\"rna\"}]"]).expect_code(2);
+    let out = w
+        .run(&["run", "experiments/tiny.toml", "data.files=[{path=\"data/missing.fasta\", domain=\"rna\"}]"])
+        .expect_code(2);
     assert!(out.stderr.contains("cannot read data/missing.fasta"), "{}", out.stderr);
     let out = w.run(&["run", "experiments/tiny.toml", "name=../escape"]).expect_code(2);
     assert!(out.stderr.contains("`name` = \"../escape\" is not allowed"), "{}", out.stderr);
@@ -343,10 +388,29 @@ fn samples_hold_only_valid_tokens_of_their_domain() {
         assert_eq!(report["metrics"]["validity"], 1.0);
     }
     let trace = w.path().join("trace.jsonl");
-    let out = w.run(&["sample", &id, "--domain", "smiles", "--n", "4", "--steps", "5", "--trace", trace.to_str().expect("utf8"), "--json"]).expect_code(0);
+    let out = w
+        .run(&[
+            "sample",
+            &id,
+            "--domain",
+            "smiles",
+            "--n",
+            "4",
+            "--steps",
+            "5",
+            "--trace",
+            trace.to_str().expect("utf8"),
+            "--json",
+        ])
+        .expect_code(0);
     let report: Value = serde_json::from_str(&out.stdout).expect("json");
     let vocab: Value = json(&dir.join("data/vocab.json"));
-    let tokens: Vec<String> = vocab["smiles"].as_array().expect("smiles tokens").iter().map(|t| t.as_str().expect("str").to_owned()).collect();
+    let tokens: Vec<String> = vocab["smiles"]
+        .as_array()
+        .expect("smiles tokens")
+        .iter()
+        .map(|t| t.as_str().expect("str").to_owned())
+        .collect();
     for s in report["samples"].as_array().expect("samples") {
         let s = s.as_str().expect("str");
         assert!(!s.contains('?') && !s.contains('_'), "only SMILES tokens, no MASK: {s:?}");
@@ -378,7 +442,12 @@ fn d3pm_loss_falls_on_the_demo_data() {
     .expect_code(0);
     let dir = PathBuf::from(out.stdout.trim_start_matches("done: ").split(' ').next().expect("dir"));
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics");
-    let eval: Vec<f64> = text.lines().map(|l| serde_json::from_str::<Value>(l).expect("json")).filter(|v| v["split"] == "eval").map(|v| v["loss"].as_f64().expect("loss")).collect();
+    let eval: Vec<f64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .filter(|v| v["split"] == "eval")
+        .map(|v| v["loss"].as_f64().expect("loss"))
+        .collect();
     assert_eq!(eval.len(), 3);
     let train = train_losses(&dir);
     let first: f64 = train[..10].iter().map(|s| s.1).sum::<f64>() / 10.0;

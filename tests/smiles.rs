@@ -15,24 +15,17 @@ use crate::data_support::ccd;
 /// `Debug` variant names: purr 0.9's `Display` prints caesium as "Ac".
 fn smiles_composition(smiles: &str) -> BTreeMap<String, usize> {
     let mut builder = Builder::new();
-    purr::read::read(smiles, &mut builder, None)
-        .unwrap_or_else(|e| panic!("purr cannot read {smiles:?}: {e:?}"));
+    purr::read::read(smiles, &mut builder, None).unwrap_or_else(|e| panic!("purr cannot read {smiles:?}: {e:?}"));
     let mut counts = BTreeMap::new();
-    for atom in builder
-        .build()
-        .unwrap_or_else(|e| panic!("purr cannot build {smiles:?}: {e:?}"))
-    {
+    for atom in builder.build().unwrap_or_else(|e| panic!("purr cannot build {smiles:?}: {e:?}")) {
         let symbol = match &atom.kind {
             AtomKind::Aliphatic(a) => format!("{a:?}"),
-            AtomKind::Bracket {
-                symbol: BracketSymbol::Element(Element::H),
-                isotope: Some(n),
-                ..
-            } if n.to_string() == "2" => "D".to_owned(),
-            AtomKind::Bracket {
-                symbol: BracketSymbol::Element(e),
-                ..
-            } => format!("{e:?}"),
+            AtomKind::Bracket { symbol: BracketSymbol::Element(Element::H), isotope: Some(n), .. }
+                if n.to_string() == "2" =>
+            {
+                "D".to_owned()
+            }
+            AtomKind::Bracket { symbol: BracketSymbol::Element(e), .. } => format!("{e:?}"),
             other => panic!("{smiles:?}: helico writes no {other:?} atoms"),
         };
         *counts.entry(symbol).or_default() += 1;
@@ -58,24 +51,12 @@ fn every_written_smiles_reads_back_with_the_ccd_atoms() {
                 for atom in &component.atoms {
                     *want.entry(atom.element.clone()).or_default() += 1;
                 }
-                assert_eq!(
-                    smiles_composition(&smiles),
-                    want,
-                    "{}: {smiles}",
-                    component.id
-                );
+                assert_eq!(smiles_composition(&smiles), want, "{}: {smiles}", component.id);
             }
             Err(e) => {
-                let DataError::Smiles { kind, .. } = &e else {
-                    panic!("{}: {e}", component.id)
-                };
-                first_message
-                    .entry(kind.label())
-                    .or_insert_with(|| e.to_string());
-                skipped
-                    .entry(kind.label())
-                    .or_default()
-                    .push(component.id.clone());
+                let DataError::Smiles { kind, .. } = &e else { panic!("{}: {e}", component.id) };
+                first_message.entry(kind.label()).or_insert_with(|| e.to_string());
+                skipped.entry(kind.label()).or_default().push(component.id.clone());
             }
         }
     }
@@ -90,22 +71,9 @@ fn every_written_smiles_reads_back_with_the_ccd_atoms() {
             first_message[reason]
         );
     }
-    assert!(
-        n_skipped * 100 < total,
-        "more than 1% of the CCD has no SMILES: {n_skipped} of {total}"
-    );
+    assert!(n_skipped * 100 < total, "more than 1% of the CCD has no SMILES: {n_skipped} of {total}");
     // Single-atom components have one spelling whatever the atom order.
-    for (id, smiles) in [
-        ("HOH", "O"),
-        ("NA", "[Na+]"),
-        ("CL", "[Cl-]"),
-        ("MG", "[Mg+2]"),
-        ("NH4", "[NH4+]"),
-    ] {
-        assert_eq!(
-            component_smiles(ccd.get(id).unwrap()).unwrap(),
-            smiles,
-            "{id}"
-        );
+    for (id, smiles) in [("HOH", "O"), ("NA", "[Na+]"), ("CL", "[Cl-]"), ("MG", "[Mg+2]"), ("NH4", "[NH4+]")] {
+        assert_eq!(component_smiles(ccd.get(id).unwrap()).unwrap(), smiles, "{id}");
     }
 }

@@ -136,7 +136,9 @@ const ALIASES: &[(&str, &str)] = &[
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&'a str> = candidates.into_iter().collect();
-    if let Some(alias) = ALIASES.iter().find(|(from, _)| *from == word).and_then(|(_, to)| candidates.iter().find(|c| *c == to)) {
+    if let Some(alias) =
+        ALIASES.iter().find(|(from, _)| *from == word).and_then(|(_, to)| candidates.iter().find(|c| *c == to))
+    {
         return Some(alias);
     }
     // A candidate that contains the word (`cosine` in `warmup_cosine`) is as good as a near miss.

@@ -67,7 +67,11 @@ impl Layers {
     fn push_file_chain(&mut self, path: &Path, role: FileRole, stack: &mut Vec<(PathBuf, PathBuf)>) {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some(start) = stack.iter().position(|(c, _)| *c == canonical) {
-            let chain: Vec<String> = stack[start..].iter().map(|(_, shown)| shown.display().to_string()).chain([path.display().to_string()]).collect();
+            let chain: Vec<String> = stack[start..]
+                .iter()
+                .map(|(_, shown)| shown.display().to_string())
+                .chain([path.display().to_string()])
+                .collect();
             let message = format!("experiment files extend each other in a cycle: {}", chain.join(" -> "));
             self.problems.push(Problem::new(ProblemKind::Extends, Some("extends".into()), None, message));
             return;
@@ -94,7 +98,12 @@ impl Layers {
                 stack.pop();
             }
             Err(offset) => {
-                let p = Problem::new(ProblemKind::Type, Some("extends".into()), Some(at(*offset)), "`extends` must be an array of file paths");
+                let p = Problem::new(
+                    ProblemKind::Type,
+                    Some("extends".into()),
+                    Some(at(*offset)),
+                    "`extends` must be an array of file paths",
+                );
                 self.problems.push(self.snippets.attach(p));
             }
         }
@@ -119,8 +128,17 @@ impl Layers {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                let what = if e.kind() == std::io::ErrorKind::NotFound { "does not exist".to_owned() } else { format!("cannot be read: {e}") };
-                self.problems.push(Problem::new(ProblemKind::Io, None, None, format!("experiment file {} {what}", path.display())));
+                let what = if e.kind() == std::io::ErrorKind::NotFound {
+                    "does not exist".to_owned()
+                } else {
+                    format!("cannot be read: {e}")
+                };
+                self.problems.push(Problem::new(
+                    ProblemKind::Io,
+                    None,
+                    None,
+                    format!("experiment file {} {what}", path.display()),
+                ));
                 return None;
             }
         };
@@ -180,7 +198,12 @@ impl Layers {
             self.records.push(LayerRecord { role: "env", path: None, text: format!("{var}={raw}") });
             match Key::parse(&dotted) {
                 Ok(key) => self.push_override(Override::Set { key, value: super::overrides::value(raw) }, source),
-                Err(e) => self.problems.push(Problem::new(ProblemKind::Override, None, Some(source), format!("environment variable {var}: {e}"))),
+                Err(e) => self.problems.push(Problem::new(
+                    ProblemKind::Override,
+                    None,
+                    Some(source),
+                    format!("environment variable {var}: {e}"),
+                )),
             }
         }
     }

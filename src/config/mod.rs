@@ -106,7 +106,12 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Invalid> {
         Err(e) => {
             let key = e.path().to_string();
             let message = format!("`{key}`: {}", e.inner());
-            return Err(fail(vec![Problem::new(ProblemKind::Type, Some(key.clone()), provenance.get(&key).cloned(), message)]));
+            return Err(fail(vec![Problem::new(
+                ProblemKind::Type,
+                Some(key.clone()),
+                provenance.get(&key).cloned(),
+                message,
+            )]));
         }
     };
     let problems: Vec<Problem> = experiment
@@ -271,7 +276,9 @@ fn semantic_view(schema: &Schema, table: &toml::Table) -> Json {
                 params.insert("type".into(), Json::String(name.to_owned()));
                 Some(Json::Object(params))
             }
-            (Shape::Array(Some(items)), toml::Value::Array(a)) => Some(Json::Array(a.iter().filter_map(|e| view(schema, items, e)).collect())),
+            (Shape::Array(Some(items)), toml::Value::Array(a)) => {
+                Some(Json::Array(a.iter().filter_map(|e| view(schema, items, e)).collect()))
+            }
             (_, v) => Some(to_json(v)),
         }
     }

@@ -134,7 +134,10 @@ mod tests {
     fn grammar() {
         assert_eq!(parse("train.steps=5"), Ok(Override::Set { key: key("train.steps"), value: 5.into() }));
         assert_eq!(parse("~model.n_layers"), Ok(Override::Reset { key: key("model.n_layers") }));
-        assert_eq!(parse("a.b+=[1]"), Ok(Override::Append { key: key("a.b"), value: toml::Value::Array(vec![1.into()]) }));
+        assert_eq!(
+            parse("a.b+=[1]"),
+            Ok(Override::Append { key: key("a.b"), value: toml::Value::Array(vec![1.into()]) })
+        );
         let Ok(Override::Switch { key: k, variant, params }) = parse("schedule=@warmup_linear{warmup_steps=3}") else {
             panic!("switch")
         };

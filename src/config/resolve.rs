@@ -37,7 +37,13 @@ impl<'s> Walk<'s> {
     /// `inherited` is the default a parent supplies for this whole node when no layer set any
     /// of it (serde fills a missing field from the parent's `Default`, a present table's
     /// missing fields from the child's own).
-    fn walk(&mut self, node: Node<'s>, entry: Option<&Entry>, key: &str, inherited: Option<&'s Json>) -> Option<toml::Value> {
+    fn walk(
+        &mut self,
+        node: Node<'s>,
+        entry: Option<&Entry>,
+        key: &str,
+        inherited: Option<&'s Json>,
+    ) -> Option<toml::Value> {
         let inherited = if entry.is_none() { inherited.or_else(|| node.default()) } else { None };
         let schema = self.schema;
         match schema.shape(node) {
@@ -46,7 +52,9 @@ impl<'s> Walk<'s> {
                     self.type_problem(key, source, &node.type_name(schema), value);
                     if let (Shape::Slot(variants), Some(v)) = (schema.shape(node), value.as_str()) {
                         let name = variants.iter().map(|x| x.name).find(|n| *n == v).unwrap_or(variants[0].name);
-                        let help = format!("a slot is a table: switch it with `{key}=@{name}` on the command line, or `type = \"{name}\"` under [{key}]");
+                        let help = format!(
+                            "a slot is a table: switch it with `{key}=@{name}` on the command line, or `type = \"{name}\"` under [{key}]"
+                        );
                         if let Some(last) = self.problems.pop() {
                             self.problems.push(last.help(help));
                         }
@@ -59,7 +67,11 @@ impl<'s> Walk<'s> {
             _ => match entry {
                 Some(Entry::Table(t)) => {
                     let source = first_source(entry).unwrap_or(Source::Default);
-                    let message = format!("`{key}` expects {}, got a table of {} key(s)", article(&node.type_name(schema)), t.len());
+                    let message = format!(
+                        "`{key}` expects {}, got a table of {} key(s)",
+                        article(&node.type_name(schema)),
+                        t.len()
+                    );
                     self.problems.push(Problem::new(ProblemKind::Type, Some(key.into()), Some(source), message));
                     None
                 }
@@ -92,7 +104,8 @@ impl<'s> Walk<'s> {
                         return None;
                     }
                     Some(Entry::Table(_)) | None => {
-                        let default = inherited.or_else(|| node.default()).and_then(|d| d.get("type")).and_then(Json::as_str);
+                        let default =
+                            inherited.or_else(|| node.default()).and_then(|d| d.get("type")).and_then(Json::as_str);
                         default.unwrap_or_default().to_owned()
                     }
                 };
@@ -102,7 +115,12 @@ impl<'s> Walk<'s> {
                         _ => table_source,
                     };
                     let names: Vec<&str> = variants.iter().map(|v| v.name).collect();
-                    let mut p = Problem::new(ProblemKind::UnknownVariant, Some(join(key, "type")), source, format!("`{key}` has no variant `{name}`"));
+                    let mut p = Problem::new(
+                        ProblemKind::UnknownVariant,
+                        Some(join(key, "type")),
+                        source,
+                        format!("`{key}` has no variant `{name}`"),
+                    );
                     if let Some(s) = did_you_mean(&name, names.iter().copied()) {
                         p = p.help(format!("did you mean `@{s}`?"));
                     }
@@ -155,16 +173,23 @@ impl<'s> Walk<'s> {
             let child_entry = entry.and_then(|t| t.get(k));
             let child_inherited = if entry.is_none() { inherited.and_then(|d| d.get(k)) } else { None };
             let write_only = prop.get("writeOnly").and_then(Json::as_bool).unwrap_or(false);
-            if let Some(v) = self.walk(child, child_entry, &join(key, k), child_inherited) {
-                if !write_only {
-                    out.insert(k.clone(), v);
-                }
+            if let Some(v) = self.walk(child, child_entry, &join(key, k), child_inherited)
+                && !write_only
+            {
+                out.insert(k.clone(), v);
             }
         }
         out
     }
 
-    fn unknown_key<'a>(&mut self, at: &str, k: &str, entry: &Entry, siblings: impl Iterator<Item = &'a str>, variant: Option<&str>) {
+    fn unknown_key<'a>(
+        &mut self,
+        at: &str,
+        k: &str,
+        entry: &Entry,
+        siblings: impl Iterator<Item = &'a str>,
+        variant: Option<&str>,
+    ) {
         let full = join(at, k);
         let source = first_source(Some(entry));
         let where_ = if let Some(v) = variant {
@@ -174,7 +199,12 @@ impl<'s> Walk<'s> {
         } else {
             format!("`{at}`")
         };
-        let mut p = Problem::new(ProblemKind::UnknownKey, Some(full.clone()), source, format!("unknown key `{full}`: not a parameter of {where_}"));
+        let mut p = Problem::new(
+            ProblemKind::UnknownKey,
+            Some(full.clone()),
+            source,
+            format!("unknown key `{full}`: not a parameter of {where_}"),
+        );
         if let Some(s) = did_you_mean(k, siblings) {
             p = p.help(format!("did you mean `{}`?", join(at, s)));
         } else if let Some(s) = self.elsewhere(k) {
@@ -214,12 +244,17 @@ impl<'s> Walk<'s> {
             (Shape::Number, v @ toml::Value::Float(_)) => v,
             (Shape::Boolean, v @ toml::Value::Boolean(_)) => v,
             (Shape::String, toml::Value::String(s)) => {
-                if let Some(pattern) = node.pattern() {
-                    if !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&s)) {
-                        let message = format!("`{key}` = \"{s}\" is not allowed: it must match {pattern}");
-                        self.problems.push(Problem::new(ProblemKind::Range, Some(key.into()), Some(source.clone()), message));
-                        return None;
-                    }
+                if let Some(pattern) = node.pattern()
+                    && !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&s))
+                {
+                    let message = format!("`{key}` = \"{s}\" is not allowed: it must match {pattern}");
+                    self.problems.push(Problem::new(
+                        ProblemKind::Range,
+                        Some(key.into()),
+                        Some(source.clone()),
+                        message,
+                    ));
+                    return None;
                 }
                 toml::Value::String(s)
             }
@@ -240,7 +275,12 @@ impl<'s> Walk<'s> {
                 let n = elements.len() as u64;
                 if lo.is_some_and(|lo| n < lo) || hi.is_some_and(|hi| n > hi) {
                     let message = format!("`{key}` expects {}, got {n} element(s)", article(&expected));
-                    self.problems.push(Problem::new(ProblemKind::Type, Some(key.into()), Some(source.clone()), message));
+                    self.problems.push(Problem::new(
+                        ProblemKind::Type,
+                        Some(key.into()),
+                        Some(source.clone()),
+                        message,
+                    ));
                     return None;
                 }
                 let Some(items) = items else { return Some(toml::Value::Array(elements)) };
@@ -262,7 +302,10 @@ impl<'s> Walk<'s> {
             let above = node.maximum().filter(|hi| x > *hi).map(|hi| format!("above the maximum {hi}"));
             if let Some(what) = below.or(above) {
                 let message = format!("`{key}` = {value} is {what}");
-                self.problems.push(Problem::new(ProblemKind::Range, Some(key.into()), Some(source.clone()), message).help(format!("`{key}` expects {}", article(&expected))));
+                self.problems.push(
+                    Problem::new(ProblemKind::Range, Some(key.into()), Some(source.clone()), message)
+                        .help(format!("`{key}` expects {}", article(&expected))),
+                );
                 return None;
             }
         }

@@ -23,21 +23,20 @@ pub fn experiment_schema() -> Value {
 fn loosen_slots(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            let tagged = map.get("oneOf").and_then(Value::as_array).is_some_and(|vs| {
-                vs.iter().all(|x| x.pointer("/properties/type/const").is_some())
-            });
-            if tagged {
-                if let Some(mut variants) = map.remove("oneOf") {
-                    for variant in variants.as_array_mut().into_iter().flatten() {
-                        if let Some(req) = variant.get_mut("required").and_then(Value::as_array_mut) {
-                            req.retain(|r| r != "type");
-                        }
-                        if variant.get("required").and_then(Value::as_array).is_some_and(Vec::is_empty) {
-                            variant.as_object_mut().map(|o| o.remove("required"));
-                        }
+            let tagged = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .is_some_and(|vs| vs.iter().all(|x| x.pointer("/properties/type/const").is_some()));
+            if tagged && let Some(mut variants) = map.remove("oneOf") {
+                for variant in variants.as_array_mut().into_iter().flatten() {
+                    if let Some(req) = variant.get_mut("required").and_then(Value::as_array_mut) {
+                        req.retain(|r| r != "type");
                     }
-                    map.insert("anyOf".into(), variants);
+                    if variant.get("required").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                        variant.as_object_mut().map(|o| o.remove("required"));
+                    }
                 }
+                map.insert("anyOf".into(), variants);
             }
             map.values_mut().for_each(loosen_slots);
         }
@@ -91,7 +90,13 @@ impl<'a> Variant<'a> {
 
     /// The variant's parameters, without the `type` tag.
     pub fn params(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
-        self.node.inner.get("properties").and_then(Value::as_object).into_iter().flatten().filter(|(k, _)| k.as_str() != "type")
+        self.node
+            .inner
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "type")
     }
 
     pub fn has_param(&self, key: &str) -> bool {
@@ -147,7 +152,9 @@ impl Schema {
             if tagged.len() == variants.len() {
                 return Shape::Slot(tagged);
             }
-            if let Some(names) = variants.iter().map(|v| v.get("const").and_then(Value::as_str)).collect::<Option<Vec<_>>>() {
+            if let Some(names) =
+                variants.iter().map(|v| v.get("const").and_then(Value::as_str)).collect::<Option<Vec<_>>>()
+            {
                 return Shape::Enum(names);
             }
             return Shape::Any;
@@ -253,8 +260,12 @@ impl<'a> Node<'a> {
         };
         match schema.shape(*self) {
             Shape::Struct(_) => "table".into(),
-            Shape::Slot(vs) => format!("table (a slot: @{})", vs.iter().map(|v| v.name).collect::<Vec<_>>().join(", @")),
-            Shape::Enum(names) => format!("one of {}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
+            Shape::Slot(vs) => {
+                format!("table (a slot: @{})", vs.iter().map(|v| v.name).collect::<Vec<_>>().join(", @"))
+            }
+            Shape::Enum(names) => {
+                format!("one of {}", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "))
+            }
             Shape::Array(items) => {
                 let item = items.map(|i| i.type_name(schema)).unwrap_or_else(|| "value".into());
                 match self.items_len() {

@@ -35,7 +35,10 @@ pub enum Op {
     Append,
     Reset,
     /// Removed because its slot switched to a variant without this key.
-    Dropped { switched_to: String, by: Source },
+    Dropped {
+        switched_to: String,
+        by: Source,
+    },
 }
 
 pub struct Tree<'s> {
@@ -63,7 +66,12 @@ impl<'s> Tree<'s> {
             Action::Append(key, value) => self.append(key, value, source),
             Action::Reset(key) => {
                 if self.node_at(&key).is_none() {
-                    let p = Problem::new(ProblemKind::Operation, Some(key.to_string()), Some(source), format!("cannot reset `{key}`: no such key"));
+                    let p = Problem::new(
+                        ProblemKind::Operation,
+                        Some(key.to_string()),
+                        Some(source),
+                        format!("cannot reset `{key}`: no such key"),
+                    );
                     self.problems.push(p);
                     return;
                 }
@@ -95,7 +103,12 @@ impl<'s> Tree<'s> {
                 collect_leaves(e, &key, &mut leaves);
             }
             for (leaf, old_value, old_source) in leaves {
-                self.log(&leaf, Op::Dropped { switched_to: new.to_owned(), by: source.clone() }, Some(old_value), &old_source);
+                self.log(
+                    &leaf,
+                    Op::Dropped { switched_to: new.to_owned(), by: source.clone() },
+                    Some(old_value),
+                    &old_source,
+                );
             }
             self.remove(&key);
         }

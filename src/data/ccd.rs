@@ -87,10 +87,7 @@ impl BondOrder {
             ("QUAD", BondOrder::Quadruple),
             ("AROM", BondOrder::Aromatic),
         ];
-        NAMES
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(text))
-            .map(|&(_, order)| order)
+        NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)).map(|&(_, order)| order)
     }
 }
 
@@ -109,12 +106,7 @@ impl Ccd {
         }
         for (i, c) in ccd.components.iter().enumerate() {
             if ccd.index.insert(c.id.clone(), i).is_some() {
-                return Err(ccd_error(
-                    path,
-                    &c.id,
-                    "one _chem_comp row per id",
-                    "a second one",
-                ));
+                return Err(ccd_error(path, &c.id, "one _chem_comp row per id", "a second one"));
             }
         }
         Ok(ccd)
@@ -138,18 +130,8 @@ impl Ccd {
     }
 }
 
-fn ccd_error(
-    path: &Path,
-    comp_id: &str,
-    expected: impl Into<String>,
-    got: impl Into<String>,
-) -> DataError {
-    DataError::Ccd {
-        path: path.to_owned(),
-        comp_id: comp_id.to_owned(),
-        expected: expected.into(),
-        got: got.into(),
-    }
+fn ccd_error(path: &Path, comp_id: &str, expected: impl Into<String>, got: impl Into<String>) -> DataError {
+    DataError::Ccd { path: path.to_owned(), comp_id: comp_id.to_owned(), expected: expected.into(), got: got.into() }
 }
 
 /// The columns of `_chem_comp_atom` the loader reads; optional ones are `None` when absent.
@@ -209,12 +191,7 @@ fn read_block(block: &Block, path: &Path, out: &mut Vec<Component>) -> Result<()
             for (i, row) in rows.clone().enumerate() {
                 let name = required(&cols.name, row, path, &component.id)?;
                 if by_name.insert(name.clone(), i).is_some() {
-                    return Err(ccd_error(
-                        path,
-                        &component.id,
-                        "unique atom names",
-                        format!("{name:?} twice"),
-                    ));
+                    return Err(ccd_error(path, &component.id, "unique atom names", format!("{name:?} twice")));
                 }
             }
             component.atoms = read_atoms(cols, rows, path, &component.id)?;
@@ -226,12 +203,7 @@ fn read_block(block: &Block, path: &Path, out: &mut Vec<Component>) -> Result<()
     }
     let orphan = atom_runs.keys().chain(bond_runs.keys()).min();
     if let Some(comp_id) = orphan {
-        return Err(ccd_error(
-            path,
-            comp_id,
-            "a _chem_comp row for every comp_id of its atoms and bonds",
-            "none",
-        ));
+        return Err(ccd_error(path, comp_id, "a _chem_comp row for every comp_id of its atoms and bonds", "none"));
     }
     Ok(())
 }
@@ -243,22 +215,13 @@ fn runs<'a>(cat: &'a Category, path: &Path) -> Result<HashMap<Cow<'a, str>, Rang
     let mut start = 0;
     let mut current: Option<Cow<'a, str>> = None;
     for row in 0..=cat.row_count() {
-        let id = if row < cat.row_count() {
-            Some(required(&comp_ids, row, path, "")?)
-        } else {
-            None
-        };
+        let id = if row < cat.row_count() { Some(required(&comp_ids, row, path, "")?) } else { None };
         if id != current {
             if let Some(prev) = current.take()
                 && runs.insert(prev.clone(), start..row).is_some()
             {
                 let expected = format!("the _{} rows of a component to be consecutive", cat.name());
-                return Err(ccd_error(
-                    path,
-                    &prev,
-                    expected,
-                    format!("a second group ending at row {row}"),
-                ));
+                return Err(ccd_error(path, &prev, expected, format!("a second group ending at row {row}")));
             }
             start = row;
             current = id;
@@ -273,11 +236,7 @@ fn atom_columns(cat: &Category) -> Result<AtomColumns<'_>> {
         if !names.iter().all(|n| cat.has_column(n)) {
             return Ok(None);
         }
-        Ok(Some([
-            cat.column(&names[0])?,
-            cat.column(&names[1])?,
-            cat.column(&names[2])?,
-        ]))
+        Ok(Some([cat.column(&names[0])?, cat.column(&names[1])?, cat.column(&names[2])?]))
     };
     Ok(AtomColumns {
         name: cat.column("atom_id")?,
@@ -299,12 +258,7 @@ fn bond_columns(cat: &Category) -> Result<BondColumns<'_>> {
     })
 }
 
-fn read_atoms(
-    cols: &AtomColumns<'_>,
-    rows: Range<usize>,
-    path: &Path,
-    comp_id: &str,
-) -> Result<Vec<Atom>> {
+fn read_atoms(cols: &AtomColumns<'_>, rows: Range<usize>, path: &Path, comp_id: &str) -> Result<Vec<Atom>> {
     let mut atoms = Vec::with_capacity(rows.len());
     for row in rows {
         let element = required(&cols.element, row, path, comp_id)?;
@@ -335,23 +289,13 @@ fn read_bonds(
     let atom = |col: &Column<'_>, row: usize| -> Result<usize> {
         let name = required(col, row, path, comp_id)?;
         by_name.get(name.as_ref()).copied().ok_or_else(|| {
-            ccd_error(
-                path,
-                comp_id,
-                format!("bond atom {name:?} among the component's atoms"),
-                "no such atom",
-            )
+            ccd_error(path, comp_id, format!("bond atom {name:?} among the component's atoms"), "no such atom")
         })
     };
     for row in rows {
         let order_text = required(&cols.order, row, path, comp_id)?;
         let order = BondOrder::parse(&order_text).ok_or_else(|| {
-            ccd_error(
-                path,
-                comp_id,
-                "value_order SING, DOUB, TRIP, QUAD or AROM",
-                format!("{order_text:?}"),
-            )
+            ccd_error(path, comp_id, "value_order SING, DOUB, TRIP, QUAD or AROM", format!("{order_text:?}"))
         })?;
         bonds.push(Bond {
             atoms: [atom(&cols.atom_1, row)?, atom(&cols.atom_2, row)?],
@@ -363,22 +307,11 @@ fn read_bonds(
 }
 
 fn optional<'a>(cat: &'a Category, name: &str) -> Result<Option<Column<'a>>> {
-    if cat.has_column(name) {
-        cat.column(name).map(Some)
-    } else {
-        Ok(None)
-    }
+    if cat.has_column(name) { cat.column(name).map(Some) } else { Ok(None) }
 }
 
 fn required<'a>(col: &Column<'a>, row: usize, path: &Path, comp_id: &str) -> Result<Cow<'a, str>> {
-    col.as_str(row)?.ok_or_else(|| {
-        ccd_error(
-            path,
-            comp_id,
-            format!("a value in {} row {row}", col.name()),
-            "null",
-        )
-    })
+    col.as_str(row)?.ok_or_else(|| ccd_error(path, comp_id, format!("a value in {} row {row}", col.name()), "null"))
 }
 
 fn string_or_empty(col: &Column<'_>, row: usize) -> Result<String> {
@@ -440,10 +373,7 @@ mod tests {
         _chem_comp_bond.value_order\n_chem_comp_bond.pdbx_aromatic_flag\nHOH O H1 SING N\nHOH O H2 SING N\n";
 
     fn load(text: &str) -> Result<Ccd> {
-        Ccd::from_cif(&CifFile::from_bytes(
-            text.as_bytes().to_vec(),
-            Path::new("c.cif"),
-        )?)
+        Ccd::from_cif(&CifFile::from_bytes(text.as_bytes().to_vec(), Path::new("c.cif"))?)
     }
 
     #[test]
@@ -452,41 +382,17 @@ mod tests {
         let hoh = ccd.get("HOH").unwrap();
         assert_eq!(hoh.one_letter_code, None);
         let positions: Vec<_> = hoh.atoms.iter().map(|a| a.position).collect();
-        assert_eq!(
-            positions,
-            [Some([0.0, 0.1, 0.2]), Some([4.0, 5.0, 6.0]), None]
-        );
-        assert_eq!(
-            hoh.bonds[1],
-            Bond {
-                atoms: [0, 2],
-                order: BondOrder::Single,
-                aromatic: false
-            }
-        );
+        assert_eq!(positions, [Some([0.0, 0.1, 0.2]), Some([4.0, 5.0, 6.0]), None]);
+        assert_eq!(hoh.bonds[1], Bond { atoms: [0, 2], order: BondOrder::Single, aromatic: false });
     }
 
     #[test]
     fn inconsistent_components_are_errors() {
-        let err = load(&WATER.replace("HOH O H2 SING", "HOH O H9 SING"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(
-                "CCD component \"HOH\": expected bond atom \"H9\" among the component's atoms"
-            ),
-            "{err}"
-        );
-        let err = load(&WATER.replace("O H1 SING N", "O H1 ONE N"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("expected value_order SING, DOUB, TRIP, QUAD or AROM, got \"ONE\""),
-            "{err}"
-        );
-        let err = load(&WATER.replace("HOH H1 H", "HOX H1 H"))
-            .unwrap_err()
-            .to_string();
+        let err = load(&WATER.replace("HOH O H2 SING", "HOH O H9 SING")).unwrap_err().to_string();
+        assert!(err.contains("CCD component \"HOH\": expected bond atom \"H9\" among the component's atoms"), "{err}");
+        let err = load(&WATER.replace("O H1 SING N", "O H1 ONE N")).unwrap_err().to_string();
+        assert!(err.contains("expected value_order SING, DOUB, TRIP, QUAD or AROM, got \"ONE\""), "{err}");
+        let err = load(&WATER.replace("HOH H1 H", "HOX H1 H")).unwrap_err().to_string();
         assert!(err.contains("consecutive"), "{err}");
         assert_eq!(normalise_element("CL"), "Cl");
     }

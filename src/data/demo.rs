@@ -82,13 +82,10 @@ pub fn build_demo_corpus(sources: &DemoSources, out_dir: &Path) -> Result<DemoCo
     for component in components {
         match component_smiles(component) {
             Ok(smiles) => {
-                writeln!(smi, "{smiles}\t{}", component.id)
-                    .expect("writing to a String cannot fail");
+                writeln!(smi, "{smiles}\t{}", component.id).expect("writing to a String cannot fail");
                 corpus.smiles += 1;
             }
-            Err(DataError::Smiles { kind, .. }) => {
-                *corpus.smiles_skipped.entry(kind.label()).or_default() += 1
-            }
+            Err(DataError::Smiles { kind, .. }) => *corpus.smiles_skipped.entry(kind.label()).or_default() += 1,
             Err(other) => return Err(other),
         }
     }
@@ -102,18 +99,16 @@ pub fn build_demo_corpus(sources: &DemoSources, out_dir: &Path) -> Result<DemoCo
                 PolymerKind::Rna => (&mut rna, &mut corpus.rna, "na"),
             };
             if seen.insert((entity.kind, entity.sequence.clone())) {
-                writeln!(
-                    out,
-                    ">{}_{} mol:{mol}\n{}",
-                    entity.pdb_id, entity.entity_id, entity.sequence
-                )
-                .expect("writing to a String cannot fail");
+                writeln!(out, ">{}_{} mol:{mol}\n{}", entity.pdb_id, entity.entity_id, entity.sequence)
+                    .expect("writing to a String cannot fail");
                 *count += 1;
             }
         }
     }
 
-    for (kind, dirs) in [(PolymerKind::Protein, &sources.protein_alignments), (PolymerKind::Rna, &sources.rna_alignments)] {
+    for (kind, dirs) in
+        [(PolymerKind::Protein, &sources.protein_alignments), (PolymerKind::Rna, &sources.rna_alignments)]
+    {
         for path in alignment_files(dirs)? {
             corpus.alignment_files += 1;
             let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -145,7 +140,10 @@ fn to_alphabet(kind: PolymerKind, raw: &str) -> String {
         PolymerKind::Protein => (PROTEIN_ALPHABET, 'X'),
         PolymerKind::Rna => (RNA_ALPHABET, 'N'),
     };
-    raw.chars().filter(|c| !c.is_whitespace()).map(|c| if c.is_ascii() && alphabet.contains(&(c as u8)) { c } else { unknown }).collect()
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if c.is_ascii() && alphabet.contains(&(c as u8)) { c } else { unknown })
+        .collect()
 }
 
 /// `.a3m` and `.sto` files under `dirs` (recursively), sorted; a missing directory is an error.
@@ -217,22 +215,13 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
     let mut out = Vec::new();
     for block in &file.blocks {
         let entry = block.require("entry")?.column("id")?;
-        let pdb_id = if entry.is_empty() {
-            None
-        } else {
-            entry.as_str(0)?
-        };
-        let pdb_id = pdb_id
-            .ok_or_else(|| entry.value_error(0, "an entry id", "none"))?
-            .to_lowercase();
+        let pdb_id = if entry.is_empty() { None } else { entry.as_str(0)? };
+        let pdb_id = pdb_id.ok_or_else(|| entry.value_error(0, "an entry id", "none"))?.to_lowercase();
         let Some(poly) = block.category("entity_poly") else {
             continue;
         };
-        let (ids, types, seqs) = (
-            poly.column("entity_id")?,
-            poly.column("type")?,
-            poly.column("pdbx_seq_one_letter_code_can")?,
-        );
+        let (ids, types, seqs) =
+            (poly.column("entity_id")?, poly.column("type")?, poly.column("pdbx_seq_one_letter_code_can")?);
         for row in 0..poly.row_count() {
             let kind = match types.as_str(row)?.as_deref() {
                 Some("polypeptide(L)") => PolymerKind::Protein,
@@ -247,12 +236,7 @@ fn polymer_entities(path: &Path) -> Result<Vec<PolymerEntity>> {
                 continue;
             }
             let entity_id = ids.as_str(row)?.unwrap_or_default().into_owned();
-            out.push(PolymerEntity {
-                pdb_id: pdb_id.clone(),
-                entity_id,
-                kind,
-                sequence,
-            });
+            out.push(PolymerEntity { pdb_id: pdb_id.clone(), entity_id, kind, sequence });
         }
     }
     Ok(out)
@@ -264,13 +248,8 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, "list directory", e))?;
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry
-            .map_err(|e| io_error(dir, "list directory", e))?
-            .path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
+        let path = entry.map_err(|e| io_error(dir, "list directory", e))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
         if SUFFIXES.iter().any(|s| name.ends_with(s)) {
             paths.push(path);
         }
@@ -280,21 +259,14 @@ fn structure_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Err(io_error(
             dir,
             "find mmCIF files",
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no .cif, .cif.gz, .bcif or .bcif.gz files",
-            ),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no .cif, .cif.gz, .bcif or .bcif.gz files"),
         ));
     }
     Ok(paths)
 }
 
 fn io_error(path: &Path, action: &str, source: std::io::Error) -> DataError {
-    DataError::Io {
-        path: path.to_owned(),
-        action: action.to_owned(),
-        source,
-    }
+    DataError::Io { path: path.to_owned(), action: action.to_owned(), source }
 }
 
 #[cfg(test)]
@@ -310,23 +282,8 @@ mod tests {
             4 'polypeptide(L)' ?\n";
         std::fs::write(dir.path().join("9xyz.cif"), cif).unwrap();
         let entities = polymer_entities(&dir.path().join("9xyz.cif")).unwrap();
-        let got: Vec<_> = entities
-            .iter()
-            .map(|e| {
-                (
-                    e.pdb_id.as_str(),
-                    e.entity_id.as_str(),
-                    e.kind,
-                    e.sequence.as_str(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("9xyz", "1", PolymerKind::Protein, "MKXXXA"),
-                ("9xyz", "2", PolymerKind::Rna, "ACGUNN")
-            ]
-        );
+        let got: Vec<_> =
+            entities.iter().map(|e| (e.pdb_id.as_str(), e.entity_id.as_str(), e.kind, e.sequence.as_str())).collect();
+        assert_eq!(got, [("9xyz", "1", PolymerKind::Protein, "MKXXXA"), ("9xyz", "2", PolymerKind::Rna, "ACGUNN")]);
     }
 }

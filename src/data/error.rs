@@ -27,120 +27,58 @@ pub enum DataError {
     Gzip { path: PathBuf, source: io::Error },
 
     /// The text reader addresses values with 32-bit offsets.
-    #[error(
-        "{path}: {size} bytes (after decompression) is too large; the text CIF reader takes at most 4 GiB"
-    )]
+    #[error("{path}: {size} bytes (after decompression) is too large; the text CIF reader takes at most 4 GiB")]
     FileTooLarge { path: PathBuf, size: usize },
 
     /// Text CIF grammar violation: a token appeared where another was expected.
     #[error("{path}:{line}: expected {expected}, got {got}")]
-    CifSyntax {
-        path: PathBuf,
-        line: usize,
-        expected: &'static str,
-        got: String,
-    },
+    CifSyntax { path: PathBuf, line: usize, expected: &'static str, got: String },
 
     /// A `'` or `"` quoted value whose closing quote (followed by whitespace) is not on its line.
     #[error(
         "{path}:{line}: unterminated {quote}-quoted value {got} (a closing {quote} followed by whitespace is expected on the same line)"
     )]
-    UnterminatedQuote {
-        path: PathBuf,
-        line: usize,
-        quote: char,
-        got: String,
-    },
+    UnterminatedQuote { path: PathBuf, line: usize, quote: char, got: String },
 
     /// A `;` text field whose closing `;` at the start of a line never comes.
-    #[error(
-        "{path}:{line}: unterminated text field (expected a line starting with ';' before the end of the file)"
-    )]
+    #[error("{path}:{line}: unterminated text field (expected a line starting with ';' before the end of the file)")]
     UnterminatedTextField { path: PathBuf, line: usize },
 
     /// A `loop_` whose value count is not a multiple of its column count.
-    #[error(
-        "{path}:{line}: loop of _{category} has {values} values, expected a multiple of its {columns} columns"
-    )]
-    LoopValueCount {
-        path: PathBuf,
-        line: usize,
-        category: String,
-        columns: usize,
-        values: usize,
-    },
+    #[error("{path}:{line}: loop of _{category} has {values} values, expected a multiple of its {columns} columns")]
+    LoopValueCount { path: PathBuf, line: usize, category: String, columns: usize, values: usize },
 
     /// The same category or item appears twice in one data block.
     #[error("{path}:{line}: _{category}.{column} appears twice in data block {block:?}")]
-    DuplicateItem {
-        path: PathBuf,
-        line: usize,
-        block: String,
-        category: String,
-        column: String,
-    },
+    DuplicateItem { path: PathBuf, line: usize, block: String, category: String, column: String },
 
     /// The MessagePack framing of a BinaryCIF file is broken (truncated, unknown marker, trailing bytes).
     #[error("{path}: MessagePack byte {offset}: expected {expected}, got {got}")]
-    MsgPack {
-        path: PathBuf,
-        offset: usize,
-        expected: &'static str,
-        got: String,
-    },
+    MsgPack { path: PathBuf, offset: usize, expected: &'static str, got: String },
 
     /// Valid MessagePack, but not the BinaryCIF layout (missing key, wrong type, bad encoding).
     #[error("{path}: BinaryCIF {place}: expected {expected}, got {got}")]
-    BinaryCif {
-        path: PathBuf,
-        place: String,
-        expected: String,
-        got: String,
-    },
+    BinaryCif { path: PathBuf, place: String, expected: String, got: String },
 
     /// A data block lacks a category the caller requires.
     #[error("{path}: data block {block:?} has no category _{category}")]
-    MissingCategory {
-        path: PathBuf,
-        block: String,
-        category: String,
-    },
+    MissingCategory { path: PathBuf, block: String, category: String },
 
     /// A category lacks a column the caller requires.
     #[error("{path}: _{category} has no column {column:?} (it has: {available})")]
-    MissingColumn {
-        path: PathBuf,
-        category: String,
-        column: String,
-        available: String,
-    },
+    MissingColumn { path: PathBuf, category: String, column: String, available: String },
 
     /// A value cannot be read as the requested type.
     #[error("{path}: _{category}.{column} row {row}: expected {expected}, got {got}")]
-    Value {
-        path: PathBuf,
-        category: String,
-        column: String,
-        row: usize,
-        expected: &'static str,
-        got: String,
-    },
+    Value { path: PathBuf, category: String, column: String, row: usize, expected: &'static str, got: String },
 
     /// A Chemical Component Dictionary entry is inconsistent (e.g. a bond names an unknown atom).
     #[error("{path}: CCD component {comp_id:?}: expected {expected}, got {got}")]
-    Ccd {
-        path: PathBuf,
-        comp_id: String,
-        expected: String,
-        got: String,
-    },
+    Ccd { path: PathBuf, comp_id: String, expected: String, got: String },
 
     /// A CCD component has no SMILES representation under helico's writer.
     #[error("component {comp_id:?}: no SMILES: {kind}")]
-    Smiles {
-        comp_id: String,
-        kind: SmilesProblem,
-    },
+    Smiles { comp_id: String, kind: SmilesProblem },
 }
 
 /// Why a CCD component could not be written as SMILES.

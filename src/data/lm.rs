@@ -22,10 +22,14 @@ pub enum LmDataError {
     #[error("{file}:{line}: sequence `{name}` is not valid {domain}: {problem}")]
     Encode { file: PathBuf, line: usize, name: String, domain: &'static str, problem: String },
     /// Too little data for one training batch.
-    #[error("the training split packs into {rows} window(s) of {window} tokens, fewer than train.batch_size = {batch_size}: add data, or lower train.batch_size or data.window")]
+    #[error(
+        "the training split packs into {rows} window(s) of {window} tokens, fewer than train.batch_size = {batch_size}: add data, or lower train.batch_size or data.window"
+    )]
     TooSmall { rows: usize, window: usize, batch_size: usize },
     /// Nothing left for evaluation.
-    #[error("the held-out split is empty (data.holdout_fraction = {fraction} of {n} sequences): raise data.holdout_fraction or add data")]
+    #[error(
+        "the held-out split is empty (data.holdout_fraction = {fraction} of {n} sequences): raise data.holdout_fraction or add data"
+    )]
     NoHoldout { fraction: f64, n: usize },
 }
 
@@ -266,10 +270,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("bad.fasta");
         std::fs::write(&f, ">ok\nMKV\n>bad\nMK1V\n").expect("write");
-        let cfg = SequencesConfig { files: vec![SequenceFile { path: f.display().to_string(), domain: Domain::Protein, limit: 0 }], window: 16, holdout_fraction: 0.0 };
+        let cfg = SequencesConfig {
+            files: vec![SequenceFile { path: f.display().to_string(), domain: Domain::Protein, limit: 0 }],
+            window: 16,
+            holdout_fraction: 0.0,
+        };
         let err = LmData::load(&cfg).err().expect("rejected").to_string();
         assert!(err.contains("bad.fasta:3: sequence `bad` is not valid protein"), "{err}");
-        let ok = SequencesConfig { files: vec![SequenceFile { path: f.display().to_string(), domain: Domain::Protein, limit: 1 }], ..cfg };
+        let ok = SequencesConfig {
+            files: vec![SequenceFile { path: f.display().to_string(), domain: Domain::Protein, limit: 1 }],
+            ..cfg
+        };
         let data = LmData::load(&ok).expect("the first record alone is fine");
         assert!(data.check(4).unwrap_err().to_string().contains("fewer than train.batch_size = 4"));
     }

@@ -125,11 +125,7 @@ impl DataManifest {
         hasher.update(params.to_string().as_bytes());
 
         cache.save()?;
-        let manifest = DataManifest {
-            files: entries,
-            params,
-            hash: hasher.finalize().to_hex().to_string(),
-        };
+        let manifest = DataManifest { files: entries, params, hash: hasher.finalize().to_hex().to_string() };
         Ok((manifest, stats))
     }
 }
@@ -147,7 +143,6 @@ fn cache_path_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> 
     };
     Some(base.join("helico").join("file-hashes.json"))
 }
-
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CacheFile {
@@ -182,26 +177,17 @@ impl HashCache {
                 .map(|f| f.entries),
         };
         stats.cache_discarded = entries.is_none();
-        HashCache {
-            path,
-            changed: entries.is_none(),
-            entries: entries.unwrap_or_default(),
-        }
+        HashCache { path, changed: entries.is_none(), entries: entries.unwrap_or_default() }
     }
 
     /// Entry and content hash of the file at `path`, from the cache when size and mtime match.
     fn file_hash(&mut self, path: &Path, stats: &mut HashStats) -> Result<(FileEntry, blake3::Hash), ManifestError> {
-        let read_err = |source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
+        let read_err = |source| ManifestError::Read { path: path.to_path_buf(), source };
         let canonical = fs::canonicalize(path).map_err(read_err)?;
         let key = canonical.to_string_lossy().into_owned();
         let before = fs::metadata(&canonical).map_err(read_err)?;
         if !before.is_file() {
-            return Err(ManifestError::NotAFile {
-                path: path.to_path_buf(),
-            });
+            return Err(ManifestError::NotAFile { path: path.to_path_buf() });
         }
         let mtime = before.modified().map_err(read_err)?;
         let mtime_ns = unix_nanos(mtime);
@@ -221,18 +207,12 @@ impl HashCache {
                 let hash = hash_file(&canonical).map_err(read_err)?;
                 let after = fs::metadata(&canonical).map_err(read_err)?;
                 if !same_file_state(&before, &after) {
-                    return Err(ManifestError::ChangedWhileHashing {
-                        path: path.to_path_buf(),
-                    });
+                    return Err(ManifestError::ChangedWhileHashing { path: path.to_path_buf() });
                 }
                 stats.hashed += 1;
                 stats.bytes_hashed += before.len();
                 let racy = started.duration_since(mtime).map_or(true, |age| age < RACY_WINDOW);
-                let fresh = CacheEntry {
-                    size: before.len(),
-                    mtime_ns,
-                    blake3: hash.to_hex().to_string(),
-                };
+                let fresh = CacheEntry { size: before.len(), mtime_ns, blake3: hash.to_hex().to_string() };
                 if racy {
                     self.changed |= self.entries.remove(&key).is_some();
                 } else if self.entries.get(&key) != Some(&fresh) {
@@ -257,16 +237,10 @@ impl HashCache {
         if !self.changed {
             return Ok(());
         }
-        let write_err = |source| ManifestError::CacheWrite {
-            path: self.path.clone(),
-            source,
-        };
+        let write_err = |source| ManifestError::CacheWrite { path: self.path.clone(), source };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(write_err)?;
-        let body = CacheFile {
-            version: CACHE_VERSION,
-            entries: self.entries.clone(),
-        };
+        let body = CacheFile { version: CACHE_VERSION, entries: self.entries.clone() };
         let json = serde_json::to_vec(&body).expect("a map of strings and integers serializes");
         crate::atomic::write(&self.path, &json).map_err(write_err)
     }
@@ -299,14 +273,8 @@ mod tests {
     #[test]
     fn cache_path_follows_xdg() {
         let p = |x: Option<&str>, h: Option<&str>| cache_path_from(x.map(Into::into), h.map(Into::into));
-        assert_eq!(
-            p(Some("/xdg"), Some("/home/u")),
-            Some(PathBuf::from("/xdg/helico/file-hashes.json"))
-        );
-        assert_eq!(
-            p(Some("rel"), Some("/home/u")),
-            Some(PathBuf::from("/home/u/.cache/helico/file-hashes.json"))
-        );
+        assert_eq!(p(Some("/xdg"), Some("/home/u")), Some(PathBuf::from("/xdg/helico/file-hashes.json")));
+        assert_eq!(p(Some("rel"), Some("/home/u")), Some(PathBuf::from("/home/u/.cache/helico/file-hashes.json")));
         assert_eq!(p(None, None), None);
     }
 

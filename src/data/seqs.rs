@@ -222,7 +222,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = write(dir.path(), "a.fasta", ">one desc\nMKV\nlle\n\n>two\nAC\n>three\nGG\n");
         let recs = read_file(&f).expect("reads");
-        assert_eq!(recs.iter().map(|r| (r.name.as_str(), r.text.as_str(), r.line)).collect::<Vec<_>>(), [("one", "MKVLLE", 1), ("two", "AC", 5), ("three", "GG", 7)]);
+        assert_eq!(
+            recs.iter().map(|r| (r.name.as_str(), r.text.as_str(), r.line)).collect::<Vec<_>>(),
+            [("one", "MKVLLE", 1), ("two", "AC", 5), ("three", "GG", 7)]
+        );
         let two = read_file(&SequenceFile { limit: 2, ..f }).expect("reads");
         assert_eq!(two.len(), 2);
     }
@@ -232,12 +235,18 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.smi.gz");
-        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).expect("create"), flate2::Compression::default());
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).expect("create"),
+            flate2::Compression::default(),
+        );
         gz.write_all(b"# comment\nc1ccccc1\tBNZ\nCCO\n").expect("gz");
         gz.finish().expect("finish");
         let f = SequenceFile { path: path.display().to_string(), domain: Domain::Smiles, limit: 0 };
         let recs = read_file(&f).expect("reads");
-        assert_eq!(recs.iter().map(|r| (r.text.as_str(), r.name.as_str())).collect::<Vec<_>>(), [("c1ccccc1", "BNZ"), ("CCO", "line 3")]);
+        assert_eq!(
+            recs.iter().map(|r| (r.text.as_str(), r.name.as_str())).collect::<Vec<_>>(),
+            [("c1ccccc1", "BNZ"), ("CCO", "line 3")]
+        );
     }
 
     #[test]
@@ -251,7 +260,9 @@ mod tests {
         assert!(e.contains("no sequences found"), "{e}");
         let e = read_file(&write(dir.path(), "e.csv", "A\n")).unwrap_err().to_string();
         assert!(e.contains("unknown sequence file type"), "{e}");
-        let e = read_file(&SequenceFile { path: "/nonexistent/x.fasta".into(), domain: Domain::Rna, limit: 0 }).unwrap_err().to_string();
+        let e = read_file(&SequenceFile { path: "/nonexistent/x.fasta".into(), domain: Domain::Rna, limit: 0 })
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("cannot read /nonexistent/x.fasta"), "{e}");
     }
 }

@@ -17,9 +17,7 @@ use std::collections::HashSet;
 
 use std::fmt::Write as _;
 
-use purr::feature::{
-    Aliphatic, AtomKind, BondKind, BracketSymbol, Charge, Element, Number, Rnum, VirtualHydrogen,
-};
+use purr::feature::{Aliphatic, AtomKind, BondKind, BracketSymbol, Charge, Element, Number, Rnum, VirtualHydrogen};
 use purr::graph::{Atom as GraphAtom, Bond as GraphBond, Builder};
 use purr::walk::Follower;
 
@@ -32,10 +30,7 @@ const MAX_RING_CLOSURES: usize = 99;
 
 /// Writes `component` as SMILES; errors carry a [`SmilesProblem`].
 pub fn component_smiles(component: &Component) -> Result<String> {
-    let fail = |kind: SmilesProblem| DataError::Smiles {
-        comp_id: component.id.clone(),
-        kind,
-    };
+    let fail = |kind: SmilesProblem| DataError::Smiles { comp_id: component.id.clone(), kind };
     let atoms = &component.atoms;
     let n = atoms.len();
 
@@ -88,14 +83,7 @@ pub fn component_smiles(component: &Component) -> Result<String> {
             }
         }
         edges += bonds.len();
-        let kind = atom_kind(
-            &atoms[i].name,
-            &atoms[i].element,
-            atoms[i].charge,
-            h_count,
-            valence,
-        )
-        .map_err(fail)?;
+        let kind = atom_kind(&atoms[i].name, &atoms[i].element, atoms[i].charge, h_count, valence).map_err(fail)?;
         graph.push(GraphAtom { kind, bonds });
     }
     let rings = edges / 2 + fragments(&graph) - graph.len();
@@ -105,26 +93,16 @@ pub fn component_smiles(component: &Component) -> Result<String> {
 
     let expected_atoms = graph.len();
     let mut writer = Writer::default();
-    purr::walk::walk(graph, &mut writer)
-        .map_err(|e| fail(SmilesProblem::Purr(format!("walk: {e:?}"))))?;
+    purr::walk::walk(graph, &mut writer).map_err(|e| fail(SmilesProblem::Purr(format!("walk: {e:?}"))))?;
     let smiles = writer.stack.concat();
 
     let mut builder = Builder::new();
-    purr::read::read(&smiles, &mut builder, None).map_err(|e| {
-        fail(SmilesProblem::Purr(format!(
-            "cannot read back {smiles:?}: {e:?}"
-        )))
-    })?;
-    let read_back = builder.build().map_err(|e| {
-        fail(SmilesProblem::Purr(format!(
-            "cannot rebuild {smiles:?}: {e:?}"
-        )))
-    })?;
+    purr::read::read(&smiles, &mut builder, None)
+        .map_err(|e| fail(SmilesProblem::Purr(format!("cannot read back {smiles:?}: {e:?}"))))?;
+    let read_back =
+        builder.build().map_err(|e| fail(SmilesProblem::Purr(format!("cannot rebuild {smiles:?}: {e:?}"))))?;
     if read_back.len() != expected_atoms {
-        let got = format!(
-            "{smiles:?} reads back as {} atoms, expected {expected_atoms}",
-            read_back.len()
-        );
+        let got = format!("{smiles:?} reads back as {} atoms, expected {expected_atoms}", read_back.len());
         return Err(fail(SmilesProblem::Purr(got)));
     }
     Ok(smiles)
@@ -145,8 +123,7 @@ impl Follower for Writer {
     }
 
     fn extend(&mut self, bond_kind: BondKind, atom_kind: AtomKind) {
-        self.stack
-            .push(format!("{bond_kind}{}", atom_text(&atom_kind)));
+        self.stack.push(format!("{bond_kind}{}", atom_text(&atom_kind)));
     }
 
     fn join(&mut self, bond_kind: BondKind, rnum: Rnum) {
@@ -156,10 +133,7 @@ impl Follower for Writer {
 
     fn pop(&mut self, depth: usize) {
         let chain = self.stack.split_off(self.stack.len() - depth).concat();
-        let last = self
-            .stack
-            .last_mut()
-            .expect("walk pops only below its root");
+        let last = self.stack.last_mut().expect("walk pops only below its root");
         write!(last, "({chain})").expect("writing to a String cannot fail");
     }
 }
@@ -168,22 +142,11 @@ impl Follower for Writer {
 /// prints caesium as "Ac" (`src/feature/element.rs`) and charge +5 as " +5" (`src/feature/charge.rs`);
 /// element names come from `Element`'s derived `Debug`, which is the symbol.
 fn atom_text(kind: &AtomKind) -> String {
-    let AtomKind::Bracket {
-        isotope,
-        symbol,
-        configuration,
-        hcount,
-        charge,
-        map,
-    } = kind
-    else {
+    let AtomKind::Bracket { isotope, symbol, configuration, hcount, charge, map } = kind else {
         return kind.to_string();
     };
     let mut text = String::from("[");
-    let mut put = |part: std::fmt::Arguments<'_>| {
-        text.write_fmt(part)
-            .expect("writing to a String cannot fail")
-    };
+    let mut put = |part: std::fmt::Arguments<'_>| text.write_fmt(part).expect("writing to a String cannot fail");
     if let Some(isotope) = isotope {
         put(format_args!("{isotope}"));
     }
@@ -224,31 +187,18 @@ fn bond_kind(order: BondOrder) -> BondKind {
 
 /// A bare organic-subset atom when its default valence implies exactly `h_count` hydrogens and
 /// it is uncharged; otherwise a bracket atom stating both.
-fn atom_kind(
-    name: &str,
-    element: &str,
-    charge: i32,
-    h_count: u8,
-    valence: u8,
-) -> Result<AtomKind, SmilesProblem> {
+fn atom_kind(name: &str, element: &str, charge: i32, h_count: u8, valence: u8) -> Result<AtomKind, SmilesProblem> {
     if let Some(organic) = organic(element)
         && charge == 0
     {
         // OpenSMILES §3.5: implicit hydrogens fill up to the lowest normal valence >= the bond sum.
-        let implied = organic
-            .targets()
-            .iter()
-            .find(|&&t| t >= valence)
-            .map_or(0, |&t| t - valence);
+        let implied = organic.targets().iter().find(|&&t| t >= valence).map_or(0, |&t| t - valence);
         if implied == h_count {
             return Ok(AtomKind::Aliphatic(organic));
         }
     }
     let (symbol, isotope) = match element {
-        "D" => (
-            BracketSymbol::Element(Element::H),
-            Some(Number::try_from(2u16).expect("2 is below 1000")),
-        ),
+        "D" => (BracketSymbol::Element(Element::H), Some(Number::try_from(2u16).expect("2 is below 1000"))),
         _ => match periodic(element) {
             Some(e) => (BracketSymbol::Element(e), None),
             None => return Err(SmilesProblem::UnknownElement(element.to_owned())),
@@ -266,9 +216,7 @@ fn atom_kind(
         8 => Some(VirtualHydrogen::H8),
         9 => Some(VirtualHydrogen::H9),
         _ => {
-            return Err(SmilesProblem::OutOfRange(format!(
-                "{name} has {h_count} hydrogens"
-            )));
+            return Err(SmilesProblem::OutOfRange(format!("{name} has {h_count} hydrogens")));
         }
     };
     let charge = match charge {
@@ -278,14 +226,7 @@ fn atom_kind(
             None => return Err(SmilesProblem::OutOfRange(format!("{name} has charge {c}"))),
         },
     };
-    Ok(AtomKind::Bracket {
-        isotope,
-        symbol,
-        configuration: None,
-        hcount,
-        charge,
-        map: None,
-    })
+    Ok(AtomKind::Bracket { isotope, symbol, configuration: None, hcount, charge, map: None })
 }
 
 /// The OpenSMILES organic subset (B, C, N, O, P, S, F, Cl, Br, I).
@@ -371,14 +312,7 @@ mod tests {
                     position: None,
                 })
                 .collect(),
-            bonds: bonds
-                .iter()
-                .map(|&(a, b, order)| Bond {
-                    atoms: [a, b],
-                    order,
-                    aromatic: false,
-                })
-                .collect(),
+            bonds: bonds.iter().map(|&(a, b, order)| Bond { atoms: [a, b], order, aromatic: false }).collect(),
         }
     }
 
@@ -397,46 +331,24 @@ mod tests {
                 ("H2", "H", 0),
                 ("H3", "H", 0),
             ],
-            &[
-                (0, 1, Single),
-                (1, 2, Double),
-                (1, 3, Single),
-                (0, 4, Single),
-                (0, 5, Single),
-                (0, 6, Single),
-            ],
+            &[(0, 1, Single), (1, 2, Double), (1, 3, Single), (0, 4, Single), (0, 5, Single), (0, 6, Single)],
         );
         assert_eq!(component_smiles(&acetate).unwrap(), "CC(=O)[O-]");
         // A carbon with fewer hydrogens than its valence implies needs a bracket: methyl radical.
-        let methyl = component(
-            &[("C", "C", 0), ("H1", "H", 0), ("H2", "H", 0)],
-            &[(0, 1, Single), (0, 2, Single)],
-        );
+        let methyl = component(&[("C", "C", 0), ("H1", "H", 0), ("H2", "H", 0)], &[(0, 1, Single), (0, 2, Single)]);
         assert_eq!(component_smiles(&methyl).unwrap(), "[CH2]");
         // Ions and heavy metals.
-        assert_eq!(
-            component_smiles(&component(&[("FE", "Fe", 2)], &[])).unwrap(),
-            "[Fe+2]"
-        );
+        assert_eq!(component_smiles(&component(&[("FE", "Fe", 2)], &[])).unwrap(), "[Fe+2]");
         let nacl = component(&[("NA", "Na", 1), ("CL", "Cl", -1)], &[]);
         assert_eq!(component_smiles(&nacl).unwrap(), "[Na+].[Cl-]");
         // purr 0.9's Display would write "[Ac+]" and "[N +5]".
-        assert_eq!(
-            component_smiles(&component(&[("CS", "Cs", 1)], &[])).unwrap(),
-            "[Cs+]"
-        );
-        assert_eq!(
-            component_smiles(&component(&[("N", "N", 5)], &[])).unwrap(),
-            "[N+5]"
-        );
+        assert_eq!(component_smiles(&component(&[("CS", "Cs", 1)], &[])).unwrap(), "[Cs+]");
+        assert_eq!(component_smiles(&component(&[("N", "N", 5)], &[])).unwrap(), "[N+5]");
     }
 
     #[test]
     fn explicit_hydrogens_and_problems() {
-        let hdo = component(
-            &[("O", "O", 0), ("H", "H", 0), ("D", "D", 0)],
-            &[(0, 1, Single), (0, 2, Single)],
-        );
+        let hdo = component(&[("O", "O", 0), ("H", "H", 0), ("D", "D", 0)], &[(0, 1, Single), (0, 2, Single)]);
         // Deuterium is an explicit neighbour, so the oxygen's default valence still implies one H.
         assert_eq!(component_smiles(&hdo).unwrap(), "O[2H]");
         let kinds = |c: &Component| match component_smiles(c) {
@@ -444,25 +356,13 @@ mod tests {
             other => panic!("expected a SMILES problem, got {other:?}"),
         };
         assert_eq!(
-            kinds(&component(
-                &[("H1", "H", 0), ("H2", "H", 0)],
-                &[(0, 1, Single)]
-            )),
+            kinds(&component(&[("H1", "H", 0), ("H2", "H", 0)], &[(0, 1, Single)])),
             SmilesProblem::NoHeavyAtoms
         );
-        assert_eq!(
-            kinds(&component(&[("X", "X", 0)], &[])),
-            SmilesProblem::UnknownElement("X".into())
-        );
-        let twice = component(
-            &[("C1", "C", 0), ("C2", "C", 0)],
-            &[(0, 1, Single), (1, 0, Single)],
-        );
+        assert_eq!(kinds(&component(&[("X", "X", 0)], &[])), SmilesProblem::UnknownElement("X".into()));
+        let twice = component(&[("C1", "C", 0), ("C2", "C", 0)], &[(0, 1, Single), (1, 0, Single)]);
         assert_eq!(kinds(&twice), SmilesProblem::BadBond("C2-C1".into()));
-        let arom = component(
-            &[("C1", "C", 0), ("C2", "C", 0)],
-            &[(0, 1, BondOrder::Aromatic)],
-        );
+        let arom = component(&[("C1", "C", 0), ("C2", "C", 0)], &[(0, 1, BondOrder::Aromatic)]);
         assert_eq!(kinds(&arom), SmilesProblem::NonKekuleBond("C1-C2".into()));
     }
 }

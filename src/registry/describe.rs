@@ -60,7 +60,13 @@ fn collect(schema: &Schema, node: Node<'_>, prefix: &str, out: &mut Vec<SlotInfo
                     VariantInfo { name: v.name.to_owned(), doc: v.doc().map(unwrap_doc), params }
                 })
                 .collect();
-            out.push(SlotInfo { key: prefix.to_owned(), doc: node.doc().map(unwrap_doc), default, semantic: !node.nonsemantic(), variants });
+            out.push(SlotInfo {
+                key: prefix.to_owned(),
+                doc: node.doc().map(unwrap_doc),
+                default,
+                semantic: !node.nonsemantic(),
+                variants,
+            });
             for v in schema_variants(schema, node) {
                 let Shape::Struct(props) = schema.shape(v) else { continue };
                 for (k, p) in props {
@@ -107,19 +113,19 @@ pub fn find<'a>(slots: &'a [SlotInfo], spec: &str) -> Result<(&'a SlotInfo, Opti
     if let Some(slot) = by_key(spec) {
         return Ok((slot, None));
     }
-    if let Some((k, v)) = spec.rsplit_once('.') {
-        if let Some(slot) = by_key(k) {
-            let name = v.trim_start_matches('@');
-            return match slot.variants.iter().find(|x| x.name == name) {
-                Some(variant) => Ok((slot, Some(variant))),
-                None => {
-                    let names: Vec<&str> = slot.variants.iter().map(|x| x.name.as_str()).collect();
-                    let near = crate::config::error::did_you_mean(name, names.iter().copied());
-                    let hint = near.map(|n| format!(" (did you mean `{}.{n}`?)", slot.key)).unwrap_or_default();
-                    Err(format!("slot `{}` has no variant `{name}`{hint}; variants: {}", slot.key, names.join(", ")))
-                }
-            };
-        }
+    if let Some((k, v)) = spec.rsplit_once('.')
+        && let Some(slot) = by_key(k)
+    {
+        let name = v.trim_start_matches('@');
+        return match slot.variants.iter().find(|x| x.name == name) {
+            Some(variant) => Ok((slot, Some(variant))),
+            None => {
+                let names: Vec<&str> = slot.variants.iter().map(|x| x.name.as_str()).collect();
+                let near = crate::config::error::did_you_mean(name, names.iter().copied());
+                let hint = near.map(|n| format!(" (did you mean `{}.{n}`?)", slot.key)).unwrap_or_default();
+                Err(format!("slot `{}` has no variant `{name}`{hint}; variants: {}", slot.key, names.join(", ")))
+            }
+        };
     }
     let keys: Vec<&str> = slots.iter().map(|s| s.key.as_str()).collect();
     let near = crate::config::error::did_you_mean(spec, keys.iter().copied());

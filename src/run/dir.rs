@@ -10,9 +10,15 @@ use crate::exit::BadInput;
 /// Creates a new run directory; `name` was validated by the schema, but the directory must
 /// still land inside `root` (no `..`, no absolute names).
 pub fn create(root: &Path, name: &str, config_hash: &str) -> anyhow::Result<PathBuf> {
-    let valid = !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !valid {
-        return Err(BadInput(format!("experiment name `{name}` cannot name a directory under {}: use letters, digits, `.`, `_` and `-`", root.display())).into());
+        return Err(BadInput(format!(
+            "experiment name `{name}` cannot name a directory under {}: use letters, digits, `.`, `_` and `-`",
+            root.display()
+        ))
+        .into());
     }
     let parent = root.join(name);
     std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;

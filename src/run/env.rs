@@ -45,16 +45,8 @@ const RECORDED_VARS: &[&str] = &[
 
 /// Environment variables recorded by prefix: everything that changes what libtorch, CUDA,
 /// NCCL or helico's config layer (`HELICO__A__B`) do, and array-job coordinates.
-const RECORDED_PREFIXES: &[&str] = &[
-    "CUDA_",
-    "CUBLAS",
-    "CUDNN_",
-    "NCCL_",
-    "TORCH_",
-    "PYTORCH_",
-    "SLURM_ARRAY_",
-    "HELICO_",
-];
+const RECORDED_PREFIXES: &[&str] =
+    &["CUDA_", "CUBLAS", "CUDNN_", "NCCL_", "TORCH_", "PYTORCH_", "SLURM_ARRAY_", "HELICO_"];
 
 /// How long `nvidia-smi` may take before it is killed: a wedged driver can hang it forever.
 const NVIDIA_SMI_TIMEOUT: Duration = Duration::from_secs(5);
@@ -151,10 +143,7 @@ impl EnvInfo {
     {
         let loaded_library = loaded_libtorch();
         let build_lib_dir = env!("HELICO_BUILD_LIBTORCH_LIB");
-        let lib_dir = loaded_library
-            .as_deref()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new(build_lib_dir));
+        let lib_dir = loaded_library.as_deref().and_then(Path::parent).unwrap_or(Path::new(build_lib_dir));
         EnvInfo {
             host: HostInfo::collect(),
             gpu: GpuInfo::collect(),
@@ -169,13 +158,8 @@ impl EnvInfo {
                 cudnn_enabled: tch::Cuda::user_enabled_cudnn(),
             },
             process: ProcessInfo {
-                command_line: args
-                    .into_iter()
-                    .map(|a| redactor.redact(&a.to_string_lossy()).into_owned())
-                    .collect(),
-                working_dir: std::env::current_dir()
-                    .ok()
-                    .map(|d| redactor.redact(&d.to_string_lossy()).into_owned()),
+                command_line: args.into_iter().map(|a| redactor.redact(&a.to_string_lossy()).into_owned()).collect(),
+                working_dir: std::env::current_dir().ok().map(|d| redactor.redact(&d.to_string_lossy()).into_owned()),
                 pid: std::process::id(),
             },
             env: recorded_vars(vars, redactor),
@@ -220,9 +204,7 @@ impl HostInfo {
             kernel: read_trimmed("/proc/sys/kernel/osrelease"),
             arch: std::env::consts::ARCH.to_owned(),
             cpu_model: cpuinfo.as_deref().and_then(cpu_model),
-            logical_cores: cpuinfo
-                .as_deref()
-                .map(|c| c.lines().filter(|l| l.starts_with("processor")).count()),
+            logical_cores: cpuinfo.as_deref().map(|c| c.lines().filter(|l| l.starts_with("processor")).count()),
             available_parallelism: std::thread::available_parallelism().ok().map(usize::from),
             memory_bytes: read_trimmed("/proc/meminfo").as_deref().and_then(mem_total_bytes),
         }
@@ -234,9 +216,7 @@ impl GpuInfo {
         let cuda_available = tch::Cuda::is_available();
         let cudnn_available = cuda_available && tch::Cuda::cudnn_is_available();
         let mut models = proc_gpu_models();
-        let mut driver_version = read_trimmed("/proc/driver/nvidia/version")
-            .as_deref()
-            .and_then(driver_version);
+        let mut driver_version = read_trimmed("/proc/driver/nvidia/version").as_deref().and_then(driver_version);
         if (models.is_empty() || driver_version.is_none())
             && let Some((smi_models, smi_driver)) = nvidia_smi()
         {
@@ -269,11 +249,7 @@ impl BuildInfo {
             profile: env!("HELICO_BUILD_PROFILE").to_owned(),
             opt_level: env!("HELICO_BUILD_OPT_LEVEL").to_owned(),
             target: env!("HELICO_BUILD_TARGET").to_owned(),
-            features: features
-                .split(',')
-                .filter(|f| !f.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            features: features.split(',').filter(|f| !f.is_empty()).map(str::to_owned).collect(),
         }
     }
 }
@@ -318,18 +294,11 @@ fn proc_gpu_models() -> Vec<String> {
     };
     let mut buses: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
     buses.sort();
-    buses
-        .iter()
-        .filter_map(|bus| read_trimmed(bus.join("information")))
-        .filter_map(|info| gpu_model(&info))
-        .collect()
+    buses.iter().filter_map(|bus| read_trimmed(bus.join("information"))).filter_map(|info| gpu_model(&info)).collect()
 }
 
 fn gpu_model(information: &str) -> Option<String> {
-    information
-        .lines()
-        .find_map(|l| l.strip_prefix("Model:"))
-        .map(|m| m.trim().to_owned())
+    information.lines().find_map(|l| l.strip_prefix("Model:")).map(|m| m.trim().to_owned())
 }
 
 /// GPU models and driver version from `nvidia-smi`, if it exists and answers in time.
@@ -372,11 +341,7 @@ fn loaded_libtorch() -> Option<PathBuf> {
     let maps = fs::read_to_string("/proc/self/maps").ok()?;
     maps.lines()
         .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| {
-            Path::new(p)
-                .file_name()
-                .is_some_and(|f| f.to_string_lossy().starts_with("libtorch_cpu.so"))
-        })
+        .find(|p| Path::new(p).file_name().is_some_and(|f| f.to_string_lossy().starts_with("libtorch_cpu.so")))
         .map(PathBuf::from)
 }
 
@@ -387,12 +352,7 @@ fn libtorch_version(root: &Path) -> Option<String> {
     }
     let py = read_trimmed(root.join("version.py"))?;
     let line = py.lines().find_map(|l| l.strip_prefix("__version__"))?;
-    Some(
-        line.trim_start_matches([' ', '='])
-            .trim()
-            .trim_matches(['\'', '"'])
-            .to_owned(),
-    )
+    Some(line.trim_start_matches([' ', '=']).trim().trim_matches(['\'', '"']).to_owned())
 }
 
 /// This machine's host name (from the kernel), if it can be read.
@@ -406,14 +366,8 @@ mod tests {
 
     #[test]
     fn proc_parsers() {
-        assert_eq!(
-            mem_total_bytes("MemTotal:       24684084 kB\nMemFree: 1 kB\n"),
-            Some(24684084 * 1024)
-        );
-        assert_eq!(
-            cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 9654\n").as_deref(),
-            Some("AMD EPYC 9654")
-        );
+        assert_eq!(mem_total_bytes("MemTotal:       24684084 kB\nMemFree: 1 kB\n"), Some(24684084 * 1024));
+        assert_eq!(cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 9654\n").as_deref(), Some("AMD EPYC 9654"));
         assert_eq!(
             os_pretty_name("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").as_deref(),
             Some("Debian GNU/Linux 12 (bookworm)")
@@ -439,15 +393,7 @@ mod tests {
         ] {
             assert!(is_recorded_var(name), "{name}");
         }
-        for name in [
-            "HOME",
-            "PATH",
-            "USER",
-            "SSH_AUTH_SOCK",
-            "WANDB_API_KEY",
-            "HF_TOKEN",
-            "SLURM_JOB_ACCOUNT_X",
-        ] {
+        for name in ["HOME", "PATH", "USER", "SSH_AUTH_SOCK", "WANDB_API_KEY", "HF_TOKEN", "SLURM_JOB_ACCOUNT_X"] {
             assert!(!is_recorded_var(name), "{name}");
         }
     }
@@ -466,10 +412,7 @@ mod tests {
         let got = recorded_vars(vars, &redactor);
         let want: BTreeMap<String, String> = [
             ("HELICO__DATA__MAX_TOKENS", "384"),
-            (
-                "HELICO__TRACK__WANDB_API_KEY",
-                "[REDACTED:HELICO__TRACK__WANDB_API_KEY]",
-            ),
+            ("HELICO__TRACK__WANDB_API_KEY", "[REDACTED:HELICO__TRACK__WANDB_API_KEY]"),
             ("NCCL_DEBUG", "INFO"),
             ("TORCH_HOME", "/x/[REDACTED:HF_TOKEN]"),
         ]
@@ -482,11 +425,7 @@ mod tests {
     #[test]
     fn libtorch_version_from_files() {
         let dir = tempfile::tempdir().expect("temp dir");
-        fs::write(
-            dir.path().join("version.py"),
-            "__all__ = []\n__version__ = '2.11.0+cu130'\n",
-        )
-        .expect("write");
+        fs::write(dir.path().join("version.py"), "__all__ = []\n__version__ = '2.11.0+cu130'\n").expect("write");
         assert_eq!(libtorch_version(dir.path()).as_deref(), Some("2.11.0+cu130"));
         fs::write(dir.path().join("build-version"), "2.11.0+cpu\n").expect("write");
         assert_eq!(libtorch_version(dir.path()).as_deref(), Some("2.11.0+cpu"));

@@ -107,21 +107,12 @@ pub struct GitSnapshot {
 /// failures inside a repository. `cap` bounds `patch` (use [`DEFAULT_PATCH_CAP`]); a file
 /// larger than `cap` is listed by hash instead of diffed.
 pub fn capture(dir: &Path, redactor: &Redactor, cap: usize) -> Result<GitSnapshot, RunError> {
-    fs::metadata(dir).map_err(|source| RunError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let git_err = |source: git2::Error| RunError::Git {
-        dir: dir.to_path_buf(),
-        source,
-    };
+    fs::metadata(dir).map_err(|source| RunError::Io { path: dir.to_path_buf(), source })?;
+    let git_err = |source: git2::Error| RunError::Git { dir: dir.to_path_buf(), source };
     let repo = match Repository::discover(dir) {
         Ok(repo) => repo,
         Err(e) if e.code() == ErrorCode::NotFound => {
-            return Ok(GitSnapshot {
-                info: GitInfo::empty(RepoState::Unknown),
-                patch: Vec::new(),
-            });
+            return Ok(GitSnapshot { info: GitInfo::empty(RepoState::Unknown), patch: Vec::new() });
         }
         Err(e) => return Err(git_err(e)),
     };
@@ -144,38 +135,23 @@ pub fn capture(dir: &Path, redactor: &Redactor, cap: usize) -> Result<GitSnapsho
         ..GitInfo::empty(state)
     };
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
-        return Ok(GitSnapshot {
-            info,
-            patch: Vec::new(),
-        });
+        return Ok(GitSnapshot { info, patch: Vec::new() });
     };
 
     let mut status_opts = StatusOptions::new();
-    status_opts
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false);
+    status_opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
     let statuses = repo.statuses(Some(&mut status_opts)).map_err(git_err)?;
-    info.dirty = statuses
-        .iter()
-        .any(|s| s.status() != Status::CURRENT && !s.status().is_ignored());
+    info.dirty = statuses.iter().any(|s| s.status() != Status::CURRENT && !s.status().is_ignored());
     info.untracked = statuses.iter().filter(|s| s.status().is_wt_new()).count();
 
     let max_size = i64::try_from(cap).unwrap_or(i64::MAX);
     let mut diff_opts = DiffOptions::new();
-    diff_opts
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .show_untracked_content(true)
-        .max_size(max_size);
-    let mut diff = repo
-        .diff_tree_to_workdir_with_index(tree.as_ref(), Some(&mut diff_opts))
-        .map_err(git_err)?;
+    diff_opts.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true).max_size(max_size);
+    let mut diff = repo.diff_tree_to_workdir_with_index(tree.as_ref(), Some(&mut diff_opts)).map_err(git_err)?;
     // Renames make the patch readable and `git apply` handles them. Not `for_untracked`: it
     // reads every untracked file to compare it with deleted ones, a minute for one stray
     // checkpoint; an unstaged `mv` shows as a deletion plus an addition, which applies as well.
-    diff.find_similar(Some(DiffFindOptions::new().renames(true)))
-        .map_err(git_err)?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true))).map_err(git_err)?;
 
     let patch = render_patch(&diff, &workdir, redactor, cap, &mut info)?;
     Ok(GitSnapshot { info, patch })
@@ -210,10 +186,7 @@ fn render_patch(
     cap: usize,
     info: &mut GitInfo,
 ) -> Result<Vec<u8>, RunError> {
-    let git_err = |source: git2::Error| RunError::Git {
-        dir: workdir.to_path_buf(),
-        source,
-    };
+    let git_err = |source: git2::Error| RunError::Git { dir: workdir.to_path_buf(), source };
     let mut full = blake3::Hasher::new();
     let mut patch = Vec::new();
     for idx in 0..diff.deltas().len() {
@@ -260,11 +233,7 @@ fn render_patch(
 fn branch_name(repo: &Repository) -> Option<String> {
     let head = repo.find_reference("HEAD").ok()?;
     let target = String::from_utf8_lossy(head.symbolic_target_bytes()?).into_owned();
-    Some(
-        target
-            .strip_prefix("refs/heads/")
-            .map_or_else(|| target.clone(), str::to_owned),
-    )
+    Some(target.strip_prefix("refs/heads/").map_or_else(|| target.clone(), str::to_owned))
 }
 
 fn remote_url(repo: &Repository) -> Option<String> {
@@ -286,9 +255,7 @@ pub fn strip_credentials(url: &str) -> String {
         return url.to_owned();
     };
     let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find('/')
-        .map_or(url.len(), |i| authority_start + i);
+    let authority_end = url[authority_start..].find('/').map_or(url.len(), |i| authority_start + i);
     match url[authority_start..authority_end].rfind('@') {
         Some(at) => format!("{}{}", &url[..authority_start], &url[authority_start + at + 1..]),
         None => url.to_owned(),
@@ -301,11 +268,7 @@ fn delta_path(delta: &DiffDelta<'_>) -> String {
 }
 
 fn delta_fs_path<'a>(delta: &DiffDelta<'a>) -> &'a Path {
-    delta
-        .new_file()
-        .path()
-        .or_else(|| delta.old_file().path())
-        .expect("libgit2 gives every delta a path")
+    delta.new_file().path().or_else(|| delta.old_file().path()).expect("libgit2 gives every delta a path")
 }
 
 fn excluded_file(
@@ -314,9 +277,7 @@ fn excluded_file(
     cap: usize,
     redactor: &Redactor,
 ) -> Result<ExcludedFile, RunError> {
-    let too_large = [delta.old_file().size(), delta.new_file().size()]
-        .iter()
-        .any(|&s| s > cap as u64);
+    let too_large = [delta.old_file().size(), delta.new_file().size()].iter().any(|&s| s > cap as u64);
     let (size, blake3) = if delta.status() == Delta::Deleted {
         (None, None)
     } else {
@@ -326,11 +287,7 @@ fn excluded_file(
     Ok(ExcludedFile {
         path: redactor.redact(&delta_path(delta)).into_owned(),
         change: format!("{:?}", delta.status()).to_lowercase(),
-        reason: if too_large {
-            ExcludeReason::TooLarge
-        } else {
-            ExcludeReason::Binary
-        },
+        reason: if too_large { ExcludeReason::TooLarge } else { ExcludeReason::Binary },
         size,
         blake3,
     })
@@ -339,10 +296,7 @@ fn excluded_file(
 /// Size and BLAKE3 of a working-tree file, streamed (no hash above [`MAX_HASHED_BYTES`]); a
 /// symlink is hashed as its target path, which is what git stores for it.
 fn hash_worktree_file(path: &Path) -> Result<(u64, Option<String>), RunError> {
-    let io_err = |source| RunError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| RunError::Io { path: path.to_path_buf(), source };
     let meta = fs::symlink_metadata(path).map_err(io_err)?;
     if meta.file_type().is_symlink() {
         let target = fs::read_link(path).map_err(io_err)?;
@@ -381,10 +335,7 @@ mod tests {
 
     #[test]
     fn credentials_are_stripped_from_urls() {
-        assert_eq!(
-            strip_credentials("https://user:ghp_x@github.com/o/r.git"),
-            "https://github.com/o/r.git"
-        );
+        assert_eq!(strip_credentials("https://user:ghp_x@github.com/o/r.git"), "https://github.com/o/r.git");
         assert_eq!(strip_credentials("https://tok@host:8443/a@b"), "https://host:8443/a@b");
         assert_eq!(strip_credentials("https://github.com/o/r"), "https://github.com/o/r");
         assert_eq!(strip_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");

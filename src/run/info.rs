@@ -85,7 +85,8 @@ impl RunInfo {
 
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(FILE);
-        crate::atomic::write(&path, serde_json::to_string_pretty(self)?.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+        crate::atomic::write(&path, serde_json::to_string_pretty(self)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// A `running` run whose process is gone on this host, or whose heartbeat went stale.

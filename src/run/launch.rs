@@ -72,7 +72,12 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
             match info.status {
                 Status::Done => return Ok(Launched::AlreadyDone { dir }),
                 Status::Running if !info.is_dead() => {
-                    bail!(BadInput(format!("an identical run is in progress in {} (pid {} on {}); wait for it, or pass --force", dir.display(), info.pid, info.host)))
+                    bail!(BadInput(format!(
+                        "an identical run is in progress in {} (pid {} on {}); wait for it, or pass --force",
+                        dir.display(),
+                        info.pid,
+                        info.host
+                    )))
                 }
                 _ => {}
             }
@@ -92,7 +97,13 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
     match info.status {
         Status::Done => return Ok(Launched::AlreadyDone { dir: dir.to_path_buf() }),
         Status::Running if !info.is_dead() => {
-            bail!(BadInput(format!("run {} is still running (pid {} on {}, heartbeat {})", dir.display(), info.pid, info.host, info.heartbeat)))
+            bail!(BadInput(format!(
+                "run {} is still running (pid {} on {}, heartbeat {})",
+                dir.display(),
+                info.pid,
+                info.host,
+                info.heartbeat
+            )))
         }
         _ => {}
     }
@@ -115,10 +126,14 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
     let latest = checkpoints.latest()?;
     let rt = Runtime::resolve(&exp.runtime);
     let loaded = match &latest {
-        Some(entry) => Some(checkpoints.load(entry, rt.device).with_context(|| format!("cannot load checkpoint {}", entry.path))?),
+        Some(entry) => {
+            Some(checkpoints.load(entry, rt.device).with_context(|| format!("cannot load checkpoint {}", entry.path))?)
+        }
         None => None,
     };
-    let position = loaded.as_ref().map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
+    let position = loaded
+        .as_ref()
+        .map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
     let task = LmTask::new(&exp, data, rt, position);
     info.status = Status::Running;
     info.pid = std::process::id();
@@ -178,7 +193,8 @@ fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
 
 fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> {
     let Data::Sequences(cfg) = &exp.data;
-    let (manifest, _) = DataManifest::build(&data.files, data.manifest_params(cfg), None).context("cannot hash the data files")?;
+    let (manifest, _) =
+        DataManifest::build(&data.files, data.manifest_params(cfg), None).context("cannot hash the data files")?;
     Ok(manifest)
 }
 
@@ -186,12 +202,14 @@ fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> 
 pub fn read_experiment(dir: &Path) -> anyhow::Result<Experiment> {
     let path = dir.join("config/resolved.toml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{} does not parse as an experiment of this helico version", path.display()))
+    toml::from_str(&text)
+        .with_context(|| format!("{} does not parse as an experiment of this helico version", path.display()))
 }
 
 fn write_data_files(dir: &Path, task: &LmTask) -> anyhow::Result<()> {
     task.data.vocab.save(&dir.join("data/vocab.json"))?;
-    let lengths: std::collections::BTreeMap<&str, &Vec<usize>> = task.data.stats.iter().map(|(d, s)| (*d, &s.lengths)).collect();
+    let lengths: std::collections::BTreeMap<&str, &Vec<usize>> =
+        task.data.stats.iter().map(|(d, s)| (*d, &s.lengths)).collect();
     crate::atomic::write(&dir.join("data/stats.json"), serde_json::to_string_pretty(&task.data.stats)?.as_bytes())?;
     crate::atomic::write(&dir.join("data/lengths.json"), serde_json::to_string(&lengths)?.as_bytes())?;
     let params = serde_json::json!({ "total": task.model.param_count(), "modules": task.param_counts() });
@@ -200,7 +218,14 @@ fn write_data_files(dir: &Path, task: &LmTask) -> anyhow::Result<()> {
 }
 
 /// Trains (from a checkpoint when resuming) and records how the run ended.
-fn train(dir: &Path, exp: &Experiment, mut task: LmTask, info: RunInfo, loaded: Option<crate::train::checkpoint::Loaded>, stop: &AtomicBool) -> anyhow::Result<Launched> {
+fn train(
+    dir: &Path,
+    exp: &Experiment,
+    mut task: LmTask,
+    info: RunInfo,
+    loaded: Option<crate::train::checkpoint::Loaded>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Launched> {
     let mut opt = AdamW::new(&task.vs, exp_adamw(exp));
     let mut ema = (exp.train.ema_decay > 0.0).then(|| Ema::new(&task.vs, exp.train.ema_decay));
     let mut state = LoopState { step: 0, epoch: 0, batch_in_epoch: 0, seed: exp.seed, elapsed_secs: 0.0 };
@@ -266,5 +291,8 @@ pub fn find_run(root: &Path, spec: &str) -> anyhow::Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    bail!(BadInput(format!("no run `{spec}`: give a run directory (runs/<name>/<id>) or its id <name>/<id> under {}", root.display())))
+    bail!(BadInput(format!(
+        "no run `{spec}`: give a run directory (runs/<name>/<id>) or its id <name>/<id> under {}",
+        root.display()
+    )))
 }

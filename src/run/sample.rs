@@ -65,7 +65,12 @@ impl LengthStats {
         let n = lengths.len().max(1) as f64;
         let mean = lengths.iter().sum::<usize>() as f64 / n;
         let var = lengths.iter().map(|&l| (l as f64 - mean).powi(2)).sum::<f64>() / n;
-        LengthStats { mean, sd: var.sqrt(), min: lengths.iter().copied().min().unwrap_or(0), max: lengths.iter().copied().max().unwrap_or(0) }
+        LengthStats {
+            mean,
+            sd: var.sqrt(),
+            min: lengths.iter().copied().min().unwrap_or(0),
+            max: lengths.iter().copied().max().unwrap_or(0),
+        }
     }
 }
 
@@ -75,10 +80,16 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
     let Model::D3pmLm(cfg) = &exp.model;
     let vocab = Vocab::load(&dir.join("data/vocab.json"))?;
     let lengths_path = dir.join("data/lengths.json");
-    let training: BTreeMap<String, Vec<usize>> = serde_json::from_slice(&std::fs::read(&lengths_path).with_context(|| format!("cannot read {}", lengths_path.display()))?)
-        .with_context(|| format!("{} is corrupt", lengths_path.display()))?;
+    let training: BTreeMap<String, Vec<usize>> = serde_json::from_slice(
+        &std::fs::read(&lengths_path).with_context(|| format!("cannot read {}", lengths_path.display()))?,
+    )
+    .with_context(|| format!("{} is corrupt", lengths_path.display()))?;
     let training = training.get(req.domain.name()).filter(|l| !l.is_empty()).ok_or_else(|| {
-        BadInput(format!("run {} was not trained on {} sequences: nothing to sample lengths from", dir.display(), req.domain.name()))
+        BadInput(format!(
+            "run {} was not trained on {} sequences: nothing to sample lengths from",
+            dir.display(),
+            req.domain.name()
+        ))
     })?;
     let problems = req.sampler.problems(cfg.diffusion.timesteps);
     if let Some((_, p)) = problems.first() {
@@ -87,7 +98,8 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
 
     let rt = Runtime::resolve(&exp.runtime);
     let checkpoints = Checkpoints::new(dir.join("checkpoints"));
-    let entry = checkpoints.latest()?.ok_or_else(|| BadInput(format!("run {} has no checkpoint yet", dir.display())))?;
+    let entry =
+        checkpoints.latest()?.ok_or_else(|| BadInput(format!("run {} has no checkpoint yet", dir.display())))?;
     let loaded = checkpoints.load(&entry, rt.device)?;
     let mut vs = tch::nn::VarStore::new(rt.device);
     let model = D3pmLm::new(vs.root(), cfg, vocab.len());
@@ -102,14 +114,21 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
         crate::registry::data::Data::Sequences(d) => d.window as usize,
     };
     let mut rng = SplitMix64(req.seed);
-    let lengths: Vec<usize> = (0..req.n).map(|_| training[(rng.next_u64() % training.len() as u64) as usize].clamp(1, window - 1)).collect();
+    let lengths: Vec<usize> =
+        (0..req.n).map(|_| training[(rng.next_u64() % training.len() as u64) as usize].clamp(1, window - 1)).collect();
     tch::manual_seed(req.seed as i64);
     let schedule = Schedule::new(&cfg.diffusion);
-    let out = Sampler::new(&model, &schedule, &vocab, &rt).sample(&req.sampler, req.domain, &lengths, req.trace.is_some());
+    let out =
+        Sampler::new(&model, &schedule, &vocab, &rt).sample(&req.sampler, req.domain, &lengths, req.trace.is_some());
     let samples: Vec<String> = out.tokens.iter().map(|ids| vocab.decode(req.domain, ids)).collect();
 
     if let Some(path) = &req.trace {
-        let lines: String = out.trace.iter().enumerate().map(|(k, states)| format!("{}\n", serde_json::json!({ "step": k, "states": states }))).collect();
+        let lines: String = out
+            .trace
+            .iter()
+            .enumerate()
+            .map(|(k, states)| format!("{}\n", serde_json::json!({ "step": k, "states": states })))
+            .collect();
         crate::atomic::write(path, lines.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let valid = samples.iter().filter(|s| is_valid(req.domain, s)).count();
@@ -120,11 +139,27 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
         length: LengthStats::of(&out.tokens.iter().map(Vec::len).collect::<Vec<_>>()),
         training_length: LengthStats::of(training),
     };
-    let saved = dir.join("samples").join(format!("{}-{}.fasta", chrono::Local::now().format("%Y%m%d-%H%M%S"), req.domain.name()));
+    let saved = dir.join("samples").join(format!(
+        "{}-{}.fasta",
+        chrono::Local::now().format("%Y%m%d-%H%M%S"),
+        req.domain.name()
+    ));
     std::fs::create_dir_all(dir.join("samples"))?;
-    let fasta: String = samples.iter().enumerate().map(|(i, s)| format!(">sample_{i} domain:{} seed:{}\n{s}\n", req.domain.name(), req.seed)).collect();
+    let fasta: String = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(">sample_{i} domain:{} seed:{}\n{s}\n", req.domain.name(), req.seed))
+        .collect();
     crate::atomic::write(&saved, fasta.as_bytes())?;
-    Ok(Report { run: super::dir::id_of(dir), checkpoint_step: loaded.state.step, weights, domain: req.domain.name(), samples, metrics, saved })
+    Ok(Report {
+        run: super::dir::id_of(dir),
+        checkpoint_step: loaded.state.step,
+        weights,
+        domain: req.domain.name(),
+        samples,
+        metrics,
+        saved,
+    })
 }
 
 /// SMILES that purr parses; residue strings within the domain's alphabet.

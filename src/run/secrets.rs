@@ -33,15 +33,7 @@ const SECRET_VARS: &[&str] = &[
 ];
 
 /// Substrings of an upper-cased variable name that mark its value as secret.
-const SECRET_NAME_PARTS: &[&str] = &[
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "CREDENTIAL",
-    "PRIVATE",
-    "API_KEY",
-];
+const SECRET_NAME_PARTS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "API_KEY"];
 
 /// Suffixes naming where a secret lives rather than the secret (`HF_TOKEN_PATH`,
 /// `AWS_SHARED_CREDENTIALS_FILE`): their values are paths, and redacting a path would hide it
@@ -164,35 +156,18 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for name in [
-            "HF_TOKEN",
-            "wandb_api_key",
-            "MY_SERVICE_SECRET",
-            "DB_PASSWORD",
-            "SSH_KEY",
-            "A_KEY_ID",
-        ] {
+        for name in ["HF_TOKEN", "wandb_api_key", "MY_SERVICE_SECRET", "DB_PASSWORD", "SSH_KEY", "A_KEY_ID"] {
             assert!(is_secret_name(name), "{name} should be secret");
         }
-        for name in [
-            "PATH",
-            "HOME",
-            "HF_TOKEN_PATH",
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "KEYBOARD",
-            "MONKEY",
-        ] {
+        for name in ["PATH", "HOME", "HF_TOKEN_PATH", "AWS_SHARED_CREDENTIALS_FILE", "KEYBOARD", "MONKEY"] {
             assert!(!is_secret_name(name), "{name} should not be secret");
         }
     }
 
     #[test]
     fn env_values_are_redacted_by_name() {
-        let r = Redactor::from_vars([
-            ("MY_TOKEN", "s3cr3t-value-123"),
-            ("PASSWORD", "short"),
-            ("USER", "alice-the-admin"),
-        ]);
+        let r =
+            Redactor::from_vars([("MY_TOKEN", "s3cr3t-value-123"), ("PASSWORD", "short"), ("USER", "alice-the-admin")]);
         assert_eq!(r.redact("x=s3cr3t-value-123;"), "x=[REDACTED:MY_TOKEN];");
         assert_eq!(r.redact("short alice-the-admin"), "short alice-the-admin");
     }
@@ -226,23 +201,14 @@ mod tests {
             ("B_TOKEN", "abcdefgh-and-more"),
             ("PEM_PRIVATE", "line-one-xyz\nline-two-xyz\n"),
         ]);
-        assert_eq!(
-            r.redact("abcdefgh-and-more abcdefgh"),
-            "[REDACTED:B_TOKEN] [REDACTED:A_TOKEN]"
-        );
-        assert_eq!(
-            r.redact("line-one-xyz\nline-two-xyz\n"),
-            "[REDACTED:PEM_PRIVATE]\n[REDACTED:PEM_PRIVATE]\n"
-        );
+        assert_eq!(r.redact("abcdefgh-and-more abcdefgh"), "[REDACTED:B_TOKEN] [REDACTED:A_TOKEN]");
+        assert_eq!(r.redact("line-one-xyz\nline-two-xyz\n"), "[REDACTED:PEM_PRIVATE]\n[REDACTED:PEM_PRIVATE]\n");
     }
 
     #[test]
     fn bytes_and_debug() {
         let r = Redactor::from_vars([("X_SECRET", "topsecret!")]);
-        assert_eq!(
-            &*r.redact_bytes(b"\xff topsecret! \xfe"),
-            b"\xff [REDACTED:X_SECRET] \xfe"
-        );
+        assert_eq!(&*r.redact_bytes(b"\xff topsecret! \xfe"), b"\xff [REDACTED:X_SECRET] \xfe");
         let shown = format!("{r:?}");
         assert!(shown.contains("X_SECRET") && !shown.contains("topsecret"), "{shown}");
     }

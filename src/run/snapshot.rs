@@ -68,7 +68,14 @@ pub struct Seeds {
 }
 
 /// Writes the snapshot into a fresh run directory and marks the run `running`.
-pub fn write(dir: &Path, resolved: &Resolved, prov: &Provenance, manifest: &DataManifest, identity: &Identity, argv: &[String]) -> anyhow::Result<RunInfo> {
+pub fn write(
+    dir: &Path,
+    resolved: &Resolved,
+    prov: &Provenance,
+    manifest: &DataManifest,
+    identity: &Identity,
+    argv: &[String],
+) -> anyhow::Result<RunInfo> {
     let w = Writer { dir, redactor: &prov.redactor };
     let exp = &resolved.experiment;
 
@@ -90,7 +97,13 @@ pub fn write(dir: &Path, resolved: &Resolved, prov: &Provenance, manifest: &Data
     }
     w.json("env.json", &prov.env)?;
     w.json("data/manifest.json", manifest)?;
-    w.json("seeds.json", &Seeds { run: exp.seed, derivation: "step s uses blake3(run seed, s); evaluation at step s uses blake3(run seed, \"eval\", s)" })?;
+    w.json(
+        "seeds.json",
+        &Seeds {
+            run: exp.seed,
+            derivation: "step s uses blake3(run seed, s); evaluation at step s uses blake3(run seed, \"eval\", s)",
+        },
+    )?;
     w.json("links.json", &json!({}))?;
     w.text("RERUN", &rerun(prov, dir, argv))?;
 
@@ -129,7 +142,8 @@ impl Writer<'_> {
 
     fn text(&self, rel: &str, text: &str) -> anyhow::Result<()> {
         let p = self.path(rel)?;
-        crate::atomic::write(&p, self.redactor.redact(text).as_bytes()).with_context(|| format!("cannot write {}", p.display()))
+        crate::atomic::write(&p, self.redactor.redact(text).as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))
     }
 
     fn json(&self, rel: &str, value: &impl Serialize) -> anyhow::Result<()> {

@@ -35,8 +35,17 @@ impl Record {
 
     pub fn from_json(v: &Value) -> Option<Record> {
         let m = v.as_object()?;
-        let values = m.iter().filter(|(k, _)| !matches!(k.as_str(), "step" | "split" | "time")).map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN))).collect();
-        Some(Record { step: m.get("step")?.as_u64()?, split: m.get("split")?.as_str()?.to_owned(), time: m.get("time")?.as_f64()?, values })
+        let values = m
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "step" | "split" | "time"))
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        Some(Record {
+            step: m.get("step")?.as_u64()?,
+            split: m.get("split")?.as_str()?.to_owned(),
+            time: m.get("time")?.as_f64()?,
+            values,
+        })
     }
 }
 
@@ -53,15 +62,25 @@ impl MetricsLog {
     pub fn open(dir: &Path, keep_through: u64) -> anyhow::Result<MetricsLog> {
         let path = dir.join(FILE);
         if path.exists() {
-            let text: String = read(&path)?.into_iter().filter(|r| r.step <= keep_through).map(|r| format!("{}\n", r.to_json())).collect();
+            let text: String = read(&path)?
+                .into_iter()
+                .filter(|r| r.step <= keep_through)
+                .map(|r| format!("{}\n", r.to_json()))
+                .collect();
             crate::atomic::write(&path, text.as_bytes())?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
         Ok(MetricsLog { path, file })
     }
 
     pub fn append(&mut self, record: &Record) -> anyhow::Result<()> {
-        writeln!(self.file, "{}", record.to_json()).and_then(|()| self.file.flush()).with_context(|| format!("cannot write {}", self.path.display()))
+        writeln!(self.file, "{}", record.to_json())
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 }
 

@@ -18,8 +18,10 @@ impl Progress {
             return Progress { bar: None, total };
         }
         let bar = ProgressBar::new(total).with_position(done);
-        let style = ProgressStyle::with_template(&format!("{what} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed_precise}}, ETA {{eta}}]"))
-            .expect("a valid progress template");
+        let style = ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed_precise}}, ETA {{eta}}]"
+        ))
+        .expect("a valid progress template");
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(250));
         Progress { bar: Some(bar), total }

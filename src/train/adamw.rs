@@ -145,18 +145,31 @@ impl AdamW {
 
     /// The moments as named tensors (`m.<param>`, `v.<param>`) for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.params.iter().flat_map(|p| [(format!("m.{}", p.name), p.m.shallow_clone()), (format!("v.{}", p.name), p.v.shallow_clone())]).collect()
+        self.params
+            .iter()
+            .flat_map(|p| {
+                [(format!("m.{}", p.name), p.m.shallow_clone()), (format!("v.{}", p.name), p.v.shallow_clone())]
+            })
+            .collect()
     }
 
     /// Restores moments and the update count; every moment must be present with its shape.
-    pub fn load_state(&mut self, mut tensors: std::collections::HashMap<String, Tensor>, steps: u64) -> Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        mut tensors: std::collections::HashMap<String, Tensor>,
+        steps: u64,
+    ) -> Result<(), String> {
         let mut problems = Vec::new();
         for p in &mut self.params {
             for (prefix, slot) in [("m", &mut p.m), ("v", &mut p.v)] {
                 let key = format!("{prefix}.{}", p.name);
                 match tensors.remove(&key) {
                     Some(t) if t.size() == slot.size() => tch::no_grad(|| slot.copy_(&t)),
-                    Some(t) => problems.push(format!("{key}: shape {:?} in the checkpoint, {:?} in the model", t.size(), slot.size())),
+                    Some(t) => problems.push(format!(
+                        "{key}: shape {:?} in the checkpoint, {:?} in the model",
+                        t.size(),
+                        slot.size()
+                    )),
                     None => problems.push(format!("{key}: missing from the checkpoint")),
                 }
             }
@@ -193,14 +206,16 @@ mod tests {
     #[test]
     fn matches_libtorch_adamw() {
         tch::manual_seed(0);
-        let cfg = AdamWConfig { lr: 1e-2, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1, decay_norms_and_biases: true };
+        let cfg =
+            AdamWConfig { lr: 1e-2, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1, decay_norms_and_biases: true };
         let ours = nn::VarStore::new(tch::Device::Cpu);
         let theirs = nn::VarStore::new(tch::Device::Cpu);
         let (m1, m2) = (model(&ours), model(&theirs));
         let mut theirs_vs = theirs;
         theirs_vs.copy(&ours).expect("same variables");
         let mut a = AdamW::new(&ours, &cfg);
-        let mut b = nn::AdamW::default().beta1(0.9).beta2(0.95).wd(0.1).eps(1e-8).build(&theirs_vs, 1e-2).expect("adamw");
+        let mut b =
+            nn::AdamW::default().beta1(0.9).beta2(0.95).wd(0.1).eps(1e-8).build(&theirs_vs, 1e-2).expect("adamw");
         let x = Tensor::randn([8, 4], (Kind::Float, tch::Device::Cpu));
         for _ in 0..20 {
             a.zero_grad();
@@ -226,7 +241,9 @@ mod tests {
         assert_eq!(opt.decayed().collect::<Vec<_>>(), ["fc.weight"]);
         loss(&m, &Tensor::ones([2, 4], (Kind::Float, tch::Device::Cpu))).backward();
         opt.step(1e-3);
-        let state = || -> std::collections::HashMap<String, Tensor> { opt.state().into_iter().map(|(k, t)| (k, t.copy())).collect() };
+        let state = || -> std::collections::HashMap<String, Tensor> {
+            opt.state().into_iter().map(|(k, t)| (k, t.copy())).collect()
+        };
         let mut fresh = AdamW::new(&vs, &AdamWConfig::default());
         fresh.load_state(state(), 1).expect("loads");
         assert_eq!(fresh.steps(), 1);
@@ -234,6 +251,9 @@ mod tests {
         missing.remove("m.fc.bias");
         missing.insert("m.extra".into(), Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)));
         let err = AdamW::new(&vs, &AdamWConfig::default()).load_state(missing, 1).unwrap_err();
-        assert!(err.contains("m.fc.bias: missing") && err.contains("m.extra: in the checkpoint but not in the model"), "{err}");
+        assert!(
+            err.contains("m.fc.bias: missing") && err.contains("m.extra: in the checkpoint but not in the model"),
+            "{err}"
+        );
     }
 }

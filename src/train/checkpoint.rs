@@ -85,7 +85,8 @@ impl Checkpoints {
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir)?;
         }
-        std::fs::rename(&tmp, &final_dir).with_context(|| format!("cannot move checkpoint into {}", final_dir.display()))?;
+        std::fs::rename(&tmp, &final_dir)
+            .with_context(|| format!("cannot move checkpoint into {}", final_dir.display()))?;
 
         let model_hash = blake3::hash(&std::fs::read(final_dir.join(MODEL))?).to_hex().to_string();
         let mut index = self.index()?;
@@ -118,8 +119,10 @@ impl Checkpoints {
         let dir = self.dir.join(&entry.path);
         let ema_path = dir.join(EMA);
         let state_path = dir.join(STATE);
-        let state = serde_json::from_slice(&std::fs::read(&state_path).with_context(|| format!("cannot read {}", state_path.display()))?)
-            .with_context(|| format!("{} is corrupt", state_path.display()))?;
+        let state = serde_json::from_slice(
+            &std::fs::read(&state_path).with_context(|| format!("cannot read {}", state_path.display()))?,
+        )
+        .with_context(|| format!("{} is corrupt", state_path.display()))?;
         Ok(Loaded {
             model: load_tensors(&dir.join(MODEL), device)?,
             optimizer: load_tensors(&dir.join(OPTIMIZER), device)?,
@@ -160,7 +163,11 @@ fn kind_of(dtype: safetensors::Dtype) -> anyhow::Result<Kind> {
 }
 
 /// Writes named tensors (any device) as one safetensors file, atomically.
-pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> anyhow::Result<()> {
+pub fn save_tensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
     let mut blobs = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let t = t.detach().to_device(Device::Cpu).contiguous();
@@ -182,7 +189,8 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeM
 /// Reads every tensor of a safetensors file onto `device`.
 pub fn load_tensors(path: &Path, device: Device) -> anyhow::Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
@@ -236,7 +244,8 @@ mod tests {
         for step in [10, 20, 30] {
             let state = LoopState { step, epoch: 1, batch_in_epoch: step, seed: 7, elapsed_secs: 0.5 };
             let opt = vec![("m.fc.weight".to_owned(), Tensor::ones([2, 3], (Kind::Float, Device::Cpu)))];
-            ck.save(Snapshot { model: &vs, optimizer: opt, ema: None, state: &state }, 2, &BTreeMap::new()).expect("save");
+            ck.save(Snapshot { model: &vs, optimizer: opt, ema: None, state: &state }, 2, &BTreeMap::new())
+                .expect("save");
         }
         let index = ck.index().expect("index");
         assert_eq!(index.iter().map(|e| e.step).collect::<Vec<_>>(), [20, 30]);
@@ -259,7 +268,9 @@ mod tests {
             ("fc.extra".to_owned(), Tensor::zeros([1], (Kind::Float, Device::Cpu))),
         ];
         save_tensors(&path, &tensors, &BTreeMap::new()).expect("save");
-        let err = load_into(&store(0), load_tensors(&path, Device::Cpu).expect("load"), "w.safetensors").unwrap_err().to_string();
+        let err = load_into(&store(0), load_tensors(&path, Device::Cpu).expect("load"), "w.safetensors")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fc.bias: missing from w.safetensors"), "{err}");
         assert!(err.contains("fc.weight: shape [4, 3] in w.safetensors, [2, 3] in the model"), "{err}");
         assert!(err.contains("fc.extra: in w.safetensors but not in the model"), "{err}");

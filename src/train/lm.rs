@@ -57,7 +57,19 @@ impl LmTask {
         let batches = Batches::new(&data, batch_size, seed, position);
         let holdout = data.holdout_rows(seed);
         let eval_batches = exp.train.eval_batches as usize;
-        LmTask { vs, model, schedule: Schedule::new(&cfg.diffusion), data, rt, loss: loss.clone(), batches, holdout, batch_size, eval_batches, seed }
+        LmTask {
+            vs,
+            model,
+            schedule: Schedule::new(&cfg.diffusion),
+            data,
+            rt,
+            loss: loss.clone(),
+            batches,
+            holdout,
+            batch_size,
+            eval_batches,
+            seed,
+        }
     }
 
     pub fn position(&self) -> Position {
@@ -93,12 +105,17 @@ impl LmTask {
             loss_sum += out.loss.double_value(&[]) * n as f64;
             scored += n;
             correct += out.n_correct.int64_value(&[]);
-            let bound = perplexity_bound(&self.schedule, &logits, &batch.tokens, &t, &masked, &maskable(&batch.tokens, &real));
+            let bound =
+                perplexity_bound(&self.schedule, &logits, &batch.tokens, &t, &masked, &maskable(&batch.tokens, &real));
             nats += bound.nats.double_value(&[]);
             tokens += bound.n_tokens.int64_value(&[]);
         }
         let per = |a: f64, b: i64| if b > 0 { a / b as f64 } else { f64::NAN };
-        Eval { loss: per(loss_sum, scored), masked_accuracy: per(correct as f64, scored), perplexity_bound: per(nats, tokens).exp() }
+        Eval {
+            loss: per(loss_sum, scored),
+            masked_accuracy: per(correct as f64, scored),
+            perplexity_bound: per(nats, tokens).exp(),
+        }
     }
 
     /// Parameter counts per top-level module (`tok_emb`, `blocks.0`, …), for the run summary.
@@ -106,7 +123,11 @@ impl LmTask {
         let mut out = std::collections::BTreeMap::new();
         for (name, t) in self.vs.variables() {
             let parts: Vec<&str> = name.split('.').collect();
-            let module = if parts.first() == Some(&"blocks") && parts.len() > 2 { format!("blocks.{}", parts[1]) } else { parts[0].to_owned() };
+            let module = if parts.first() == Some(&"blocks") && parts.len() > 2 {
+                format!("blocks.{}", parts[1])
+            } else {
+                parts[0].to_owned()
+            };
             *out.entry(module).or_insert(0) += t.numel() as i64;
         }
         out

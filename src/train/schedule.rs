@@ -66,7 +66,8 @@ impl WarmupCosineConfig {
 
 impl WarmupLinearConfig {
     pub fn factor(&self, step: u64, total: u64) -> f64 {
-        warmup(step, self.warmup_steps).unwrap_or_else(|| 1.0 - (1.0 - self.min_lr_ratio) * progress(step, self.warmup_steps, total))
+        warmup(step, self.warmup_steps)
+            .unwrap_or_else(|| 1.0 - (1.0 - self.min_lr_ratio) * progress(step, self.warmup_steps, total))
     }
 }
 

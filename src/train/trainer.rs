@@ -86,7 +86,14 @@ pub enum Outcome {
 
 /// Trains until `train.steps`, starting from `state` (0 for a new run, a checkpoint's for a
 /// resumed one).
-pub fn fit(exp: &Experiment, task: &mut LmTask, opt: &mut AdamW, mut ema: Option<&mut Ema>, mut state: LoopState, out: &mut Outputs<'_>) -> anyhow::Result<Outcome> {
+pub fn fit(
+    exp: &Experiment,
+    task: &mut LmTask,
+    opt: &mut AdamW,
+    mut ema: Option<&mut Ema>,
+    mut state: LoopState,
+    out: &mut Outputs<'_>,
+) -> anyhow::Result<Outcome> {
     let cfg = &exp.train;
     let started = Instant::now() - Duration::from_secs_f64(state.elapsed_secs);
     while state.step < cfg.steps {
@@ -117,16 +124,22 @@ pub fn fit(exp: &Experiment, task: &mut LmTask, opt: &mut AdamW, mut ema: Option
             e.update();
         }
         let position = task.position();
-        state = LoopState { step: state.step + 1, epoch: position.epoch, batch_in_epoch: position.batch_in_epoch, elapsed_secs: started.elapsed().as_secs_f64(), ..state };
+        state = LoopState {
+            step: state.step + 1,
+            epoch: position.epoch,
+            batch_in_epoch: position.batch_in_epoch,
+            elapsed_secs: started.elapsed().as_secs_f64(),
+            ..state
+        };
         let last = state.step == cfg.steps;
         out.tokens += step.tokens as u64;
-        if state.step % cfg.log_every == 0 || last {
+        if state.step.is_multiple_of(cfg.log_every) || last {
             out.log_train(&state, loss, lr, grad_norm, &step)?;
         }
-        if state.step % cfg.eval_every == 0 || last {
+        if state.step.is_multiple_of(cfg.eval_every) || last {
             out.log_eval(&state, task.evaluate())?;
         }
-        if state.step % cfg.checkpoint_every == 0 || last {
+        if state.step.is_multiple_of(cfg.checkpoint_every) || last {
             out.checkpoint(task, opt, ema.as_deref(), &state)?;
         }
     }
@@ -173,13 +186,44 @@ pub struct Outputs<'a> {
 }
 
 impl<'a> Outputs<'a> {
-    pub fn new(dir: &'a Path, info: RunInfo, metrics: MetricsLog, stop: &'a AtomicBool, keep_checkpoints: u64, progress: Progress) -> Outputs<'a> {
-        let metadata = BTreeMap::from([("run".to_owned(), info.id.clone()), ("config_hash".to_owned(), info.identity.config_hash.clone())]);
+    pub fn new(
+        dir: &'a Path,
+        info: RunInfo,
+        metrics: MetricsLog,
+        stop: &'a AtomicBool,
+        keep_checkpoints: u64,
+        progress: Progress,
+    ) -> Outputs<'a> {
+        let metadata = BTreeMap::from([
+            ("run".to_owned(), info.id.clone()),
+            ("config_hash".to_owned(), info.identity.config_hash.clone()),
+        ]);
         let checkpoints = Checkpoints::new(dir.join("checkpoints"));
-        Outputs { dir, info, metrics, checkpoints, progress, stop, metadata, tokens: 0, best_eval: None, last_eval: None, last_train_loss: None, keep_checkpoints, since: Instant::now() }
+        Outputs {
+            dir,
+            info,
+            metrics,
+            checkpoints,
+            progress,
+            stop,
+            metadata,
+            tokens: 0,
+            best_eval: None,
+            last_eval: None,
+            last_train_loss: None,
+            keep_checkpoints,
+            since: Instant::now(),
+        }
     }
 
-    fn log_train(&mut self, state: &LoopState, loss: f64, lr: f64, grad_norm: f64, step: &StepStats) -> anyhow::Result<()> {
+    fn log_train(
+        &mut self,
+        state: &LoopState,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        step: &StepStats,
+    ) -> anyhow::Result<()> {
         let tokens_per_s = self.tokens as f64 / self.since.elapsed().as_secs_f64().max(1e-9);
         let accuracy = if step.scored > 0 { step.correct as f64 / step.scored as f64 } else { f64::NAN };
         let values = BTreeMap::from([
@@ -203,7 +247,10 @@ impl<'a> Outputs<'a> {
             ("perplexity_bound".to_owned(), e.perplexity_bound),
         ]);
         self.metrics.append(&Record { step: state.step, split: "eval".into(), time: state.elapsed_secs, values })?;
-        self.progress.note(&format!("step {}: eval loss {:.4}, masked accuracy {:.3}, perplexity bound {:.2}", state.step, e.loss, e.masked_accuracy, e.perplexity_bound));
+        self.progress.note(&format!(
+            "step {}: eval loss {:.4}, masked accuracy {:.3}, perplexity bound {:.2}",
+            state.step, e.loss, e.masked_accuracy, e.perplexity_bound
+        ));
         if e.loss.is_finite() && self.best_eval.is_none_or(|(best, _)| e.loss < best) {
             self.best_eval = Some((e.loss, state.step));
         }

@@ -21,10 +21,7 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
         expected: e.expected,
         got: e.got,
     })?;
-    let fr = Framer {
-        path: &source.path,
-        bytes,
-    };
+    let fr = Framer { path: &source.path, bytes };
     let mut blocks = Vec::new();
     for (bi, block) in fr.array(&root, "dataBlocks", "file")?.iter().enumerate() {
         let place = format!("dataBlocks[{bi}]");
@@ -43,9 +40,7 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
             let mut column_names = Vec::new();
             let mut columns = Vec::new();
             for (k, column) in fr.array(category, "columns", &place)?.iter().enumerate() {
-                let col_name = fr
-                    .str(column, "name", &format!("_{cat_name} columns[{k}]"))?
-                    .to_owned();
+                let col_name = fr.str(column, "name", &format!("_{cat_name} columns[{k}]"))?.to_owned();
                 let place = format!("_{cat_name}.{col_name}");
                 let data = fr.encoded(fr.field(column, "data", &place)?, &place)?;
                 let mask = match column.get(bytes, "mask") {
@@ -63,11 +58,7 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
                 storage: Storage::Binary(columns),
             });
         }
-        blocks.push(Block {
-            name,
-            categories,
-            source: source.clone(),
-        });
+        blocks.push(Block { name, categories, source: source.clone() });
     }
     Ok(blocks)
 }
@@ -90,9 +81,9 @@ impl<'a> Framer<'a> {
 
     fn field<'v>(&self, v: &'v Value, key: &str, place: &str) -> Result<&'v Value> {
         match v {
-            Value::Map(_) => v
-                .get(self.bytes, key)
-                .ok_or_else(|| self.err(place, format!("key {key:?}"), "no such key")),
+            Value::Map(_) => {
+                v.get(self.bytes, key).ok_or_else(|| self.err(place, format!("key {key:?}"), "no such key"))
+            }
             other => Err(self.err(place, format!("a map with key {key:?}"), other.describe())),
         }
     }
@@ -128,8 +119,7 @@ impl<'a> Framer<'a> {
 
     fn size(&self, v: &Value, key: &str, place: &str) -> Result<usize> {
         let n = self.int(v, key, place)?;
-        usize::try_from(n)
-            .map_err(|_| self.err(place, format!("{key:?} to be a size"), n.to_string()))
+        usize::try_from(n).map_err(|_| self.err(place, format!("{key:?} to be a size"), n.to_string()))
     }
 
     fn float(&self, v: &Value, key: &str, place: &str) -> Result<f64> {
@@ -142,13 +132,8 @@ impl<'a> Framer<'a> {
 
     fn data_type(&self, v: &Value, key: &str, place: &str) -> Result<DataType> {
         let code = self.int(v, key, place)?;
-        DataType::from_code(code).ok_or_else(|| {
-            self.err(
-                place,
-                format!("{key:?} to be a type code 1-6, 32 or 33"),
-                code.to_string(),
-            )
-        })
+        DataType::from_code(code)
+            .ok_or_else(|| self.err(place, format!("{key:?} to be a type code 1-6, 32 or 33"), code.to_string()))
     }
 
     fn encoded(&self, v: &Value, place: &str) -> Result<Encoded> {
@@ -156,17 +141,11 @@ impl<'a> Framer<'a> {
             Value::Bin(r) => r.clone(),
             other => return Err(self.err(place, "\"data\" to be binary", other.describe())),
         };
-        Ok(Encoded {
-            bytes,
-            encoding: self.encodings(v, "encoding", place)?,
-        })
+        Ok(Encoded { bytes, encoding: self.encodings(v, "encoding", place)? })
     }
 
     fn encodings(&self, v: &Value, key: &str, place: &str) -> Result<Vec<Encoding>> {
-        self.array(v, key, place)?
-            .iter()
-            .map(|e| self.encoding(e, place))
-            .collect()
+        self.array(v, key, place)?.iter().map(|e| self.encoding(e, place)).collect()
     }
 
     fn encoding(&self, e: &Value, place: &str) -> Result<Encoding> {
@@ -179,11 +158,7 @@ impl<'a> Framer<'a> {
             "IntervalQuantization" => {
                 let num_steps = self.int(e, "numSteps", place)?;
                 if num_steps < 2 {
-                    return Err(self.err(
-                        place,
-                        "IntervalQuantization numSteps of at least 2",
-                        num_steps.to_string(),
-                    ));
+                    return Err(self.err(place, "IntervalQuantization numSteps of at least 2", num_steps.to_string()));
                 }
                 Encoding::IntervalQuantization {
                     min: self.float(e, "min", place)?,
@@ -192,36 +167,20 @@ impl<'a> Framer<'a> {
                     src: self.data_type(e, "srcType", place)?,
                 }
             }
-            "RunLength" => Encoding::RunLength {
-                src_size: self.size(e, "srcSize", place)?,
-            },
-            "Delta" => Encoding::Delta {
-                origin: self.int(e, "origin", place)?,
-            },
+            "RunLength" => Encoding::RunLength { src_size: self.size(e, "srcSize", place)? },
+            "Delta" => Encoding::Delta { origin: self.int(e, "origin", place)? },
             "IntegerPacking" => {
                 let byte_count = self.int(e, "byteCount", place)?;
                 if byte_count != 1 && byte_count != 2 {
-                    return Err(self.err(
-                        place,
-                        "IntegerPacking byteCount 1 or 2",
-                        byte_count.to_string(),
-                    ));
+                    return Err(self.err(place, "IntegerPacking byteCount 1 or 2", byte_count.to_string()));
                 }
                 let is_unsigned = match self.field(e, "isUnsigned", place)? {
                     Value::Bool(b) => *b,
                     other => {
-                        return Err(self.err(
-                            place,
-                            "\"isUnsigned\" to be a boolean",
-                            other.describe(),
-                        ));
+                        return Err(self.err(place, "\"isUnsigned\" to be a boolean", other.describe()));
                     }
                 };
-                Encoding::IntegerPacking {
-                    byte_count,
-                    is_unsigned,
-                    src_size: self.size(e, "srcSize", place)?,
-                }
+                Encoding::IntegerPacking { byte_count, is_unsigned, src_size: self.size(e, "srcSize", place)? }
             }
             "StringArray" => Encoding::StringArray(StringArray {
                 data_encoding: self.encodings(e, "dataEncoding", place)?,

@@ -25,27 +25,11 @@ pub(super) struct Encoded {
 #[derive(Debug)]
 pub(super) enum Encoding {
     ByteArray(DataType),
-    FixedPoint {
-        factor: f64,
-        src: DataType,
-    },
-    IntervalQuantization {
-        min: f64,
-        max: f64,
-        num_steps: i64,
-        src: DataType,
-    },
-    RunLength {
-        src_size: usize,
-    },
-    Delta {
-        origin: i64,
-    },
-    IntegerPacking {
-        byte_count: i64,
-        is_unsigned: bool,
-        src_size: usize,
-    },
+    FixedPoint { factor: f64, src: DataType },
+    IntervalQuantization { min: f64, max: f64, num_steps: i64, src: DataType },
+    RunLength { src_size: usize },
+    Delta { origin: i64 },
+    IntegerPacking { byte_count: i64, is_unsigned: bool, src_size: usize },
     StringArray(StringArray),
 }
 
@@ -112,10 +96,7 @@ pub(super) struct DecodeError {
 }
 
 fn fail<T>(expected: impl Into<String>, got: impl Into<String>) -> Result<T, DecodeError> {
-    Err(DecodeError {
-        expected: expected.into(),
-        got: got.into(),
-    })
+    Err(DecodeError { expected: expected.into(), got: got.into() })
 }
 
 /// Intermediate arrays of a decoding chain.
@@ -148,10 +129,7 @@ pub(super) fn decode_column<'a>(
         Array::Floats(v, p) if v.len() == row_count => Values::Floats(v, p),
         Array::Strings(s) if s.indices.len() == row_count => Values::Strings(s),
         other => {
-            return fail(
-                format!("{row_count} decoded values (rowCount)"),
-                other.describe(),
-            );
+            return fail(format!("{row_count} decoded values (rowCount)"), other.describe());
         }
     };
     let mask = match &column.mask {
@@ -172,12 +150,7 @@ pub(super) fn decode_column<'a>(
 /// Undoes `encoded.encoding` from last to first. `limit` bounds every array a RunLength step may
 /// create, so a corrupt run count cannot trigger a huge allocation.
 fn decode<'a>(bytes: &'a [u8], encoded: &Encoded, limit: usize) -> Result<Array<'a>, DecodeError> {
-    decode_chain(
-        bytes,
-        &encoded.encoding,
-        Array::Bytes(&bytes[encoded.bytes.clone()]),
-        limit,
-    )
+    decode_chain(bytes, &encoded.encoding, Array::Bytes(&bytes[encoded.bytes.clone()]), limit)
 }
 
 fn decode_chain<'a>(
@@ -190,27 +163,14 @@ fn decode_chain<'a>(
     for encoding in chain.iter().rev() {
         array = match (encoding, array) {
             (Encoding::ByteArray(t), Array::Bytes(b)) => byte_array(*t, b)?,
-            (Encoding::FixedPoint { factor, src }, Array::Ints(v)) => Array::Floats(
-                v.into_iter()
-                    .map(|x| src.round(x as f64 / factor))
-                    .collect(),
-                src.precision(),
-            ),
-            (
-                Encoding::IntervalQuantization {
-                    min,
-                    max,
-                    num_steps,
-                    src,
-                },
-                Array::Ints(v),
-            ) => {
+            (Encoding::FixedPoint { factor, src }, Array::Ints(v)) => {
+                Array::Floats(v.into_iter().map(|x| src.round(x as f64 / factor)).collect(), src.precision())
+            }
+            (Encoding::IntervalQuantization { min, max, num_steps, src }, Array::Ints(v)) => {
                 // biotite: v * (max - min) / (num_steps - 1) in f64, cast to srcType, then + min.
                 let (lo, span, steps) = (*min, max - min, (num_steps - 1) as f64);
-                let values = v
-                    .into_iter()
-                    .map(|x| src.round(src.round(x as f64 * span / steps) + src.round(lo)))
-                    .collect();
+                let values =
+                    v.into_iter().map(|x| src.round(src.round(x as f64 * span / steps) + src.round(lo))).collect();
                 Array::Floats(values, src.precision())
             }
             (Encoding::RunLength { src_size }, Array::Ints(v)) => run_length(&v, *src_size, limit)?,
@@ -222,20 +182,12 @@ fn decode_chain<'a>(
                 }
                 Array::Ints(v)
             }
-            (
-                Encoding::IntegerPacking {
-                    byte_count,
-                    is_unsigned,
-                    src_size,
-                },
-                Array::Ints(v),
-            ) => integer_packing(&v, *byte_count, *is_unsigned, *src_size)?,
+            (Encoding::IntegerPacking { byte_count, is_unsigned, src_size }, Array::Ints(v)) => {
+                integer_packing(&v, *byte_count, *is_unsigned, *src_size)?
+            }
             (Encoding::StringArray(sa), Array::Bytes(b)) => string_array(bytes, b, sa, limit)?,
             (encoding, array) => {
-                return fail(
-                    format!("input suited to {}", encoding.kind()),
-                    array.describe(),
-                );
+                return fail(format!("input suited to {}", encoding.kind()), array.describe());
             }
         };
     }
@@ -259,26 +211,16 @@ impl Encoding {
 impl DataType {
     pub(super) fn from_code(code: i64) -> Option<DataType> {
         use DataType::*;
-        [Int8, Int16, Int32, Uint8, Uint16, Uint32, Float32, Float64]
-            .into_iter()
-            .find(|t| *t as i64 == code)
+        [Int8, Int16, Int32, Uint8, Uint16, Uint32, Float32, Float64].into_iter().find(|t| *t as i64 == code)
     }
 
     /// Rounds a value to this source type's precision, as the writer's decoder would store it.
     fn round(self, x: f64) -> f64 {
-        if self == DataType::Float32 {
-            x as f32 as f64
-        } else {
-            x
-        }
+        if self == DataType::Float32 { x as f32 as f64 } else { x }
     }
 
     fn precision(self) -> Precision {
-        if self == DataType::Float32 {
-            Precision::Single
-        } else {
-            Precision::Double
-        }
+        if self == DataType::Float32 { Precision::Single } else { Precision::Double }
     }
 }
 
@@ -297,53 +239,25 @@ fn byte_array(t: DataType, b: &[u8]) -> Result<Array<'_>, DecodeError> {
         DataType::Float64 => 8,
     };
     if !b.len().is_multiple_of(width) {
-        return fail(
-            format!("a ByteArray length divisible by {width} ({t:?})"),
-            format!("{} bytes", b.len()),
-        );
+        return fail(format!("a ByteArray length divisible by {width} ({t:?})"), format!("{} bytes", b.len()));
     }
     Ok(match t {
         DataType::Int8 => Array::Ints(b.iter().map(|&x| x as i8 as i64).collect()),
         DataType::Uint8 => Array::Ints(b.iter().map(|&x| x as i64).collect()),
-        DataType::Int16 => Array::Ints(
-            chunks::<2>(b)
-                .map(|c| i16::from_le_bytes(c) as i64)
-                .collect(),
-        ),
-        DataType::Uint16 => Array::Ints(
-            chunks::<2>(b)
-                .map(|c| u16::from_le_bytes(c) as i64)
-                .collect(),
-        ),
-        DataType::Int32 => Array::Ints(
-            chunks::<4>(b)
-                .map(|c| i32::from_le_bytes(c) as i64)
-                .collect(),
-        ),
-        DataType::Uint32 => Array::Ints(
-            chunks::<4>(b)
-                .map(|c| u32::from_le_bytes(c) as i64)
-                .collect(),
-        ),
-        DataType::Float32 => Array::Floats(
-            chunks::<4>(b)
-                .map(|c| f32::from_le_bytes(c) as f64)
-                .collect(),
-            Precision::Single,
-        ),
-        DataType::Float64 => Array::Floats(
-            chunks::<8>(b).map(f64::from_le_bytes).collect(),
-            Precision::Double,
-        ),
+        DataType::Int16 => Array::Ints(chunks::<2>(b).map(|c| i16::from_le_bytes(c) as i64).collect()),
+        DataType::Uint16 => Array::Ints(chunks::<2>(b).map(|c| u16::from_le_bytes(c) as i64).collect()),
+        DataType::Int32 => Array::Ints(chunks::<4>(b).map(|c| i32::from_le_bytes(c) as i64).collect()),
+        DataType::Uint32 => Array::Ints(chunks::<4>(b).map(|c| u32::from_le_bytes(c) as i64).collect()),
+        DataType::Float32 => {
+            Array::Floats(chunks::<4>(b).map(|c| f32::from_le_bytes(c) as f64).collect(), Precision::Single)
+        }
+        DataType::Float64 => Array::Floats(chunks::<8>(b).map(f64::from_le_bytes).collect(), Precision::Double),
     })
 }
 
 fn run_length(pairs: &[i64], src_size: usize, limit: usize) -> Result<Array<'static>, DecodeError> {
     if !pairs.len().is_multiple_of(2) {
-        return fail(
-            "RunLength (value, count) pairs",
-            format!("{} integers", pairs.len()),
-        );
+        return fail("RunLength (value, count) pairs", format!("{} integers", pairs.len()));
     }
     let mut total: usize = 0;
     for pair in pairs.chunks_exact(2) {
@@ -354,10 +268,7 @@ fn run_length(pairs: &[i64], src_size: usize, limit: usize) -> Result<Array<'sta
         total = total.saturating_add(count);
     }
     if total != src_size || total > limit {
-        return fail(
-            format!("RunLength runs adding up to srcSize {src_size} (at most {limit})"),
-            format!("{total}"),
-        );
+        return fail(format!("RunLength runs adding up to srcSize {src_size} (at most {limit})"), format!("{total}"));
     }
     let mut out = Vec::new();
     out.try_reserve_exact(total).map_err(|_| DecodeError {
@@ -384,10 +295,7 @@ fn integer_packing(
         (_, false) => (0x7fff, Some(-0x8000)),
     };
     if src_size > packed.len() {
-        return fail(
-            format!("at least srcSize {src_size} packed integers"),
-            format!("{}", packed.len()),
-        );
+        return fail(format!("at least srcSize {src_size} packed integers"), format!("{}", packed.len()));
     }
     let mut out = Vec::with_capacity(src_size);
     let mut acc: i64 = 0;
@@ -407,49 +315,28 @@ fn integer_packing(
     Ok(Array::Ints(out))
 }
 
-fn string_array<'a>(
-    bytes: &'a [u8],
-    data: &'a [u8],
-    sa: &StringArray,
-    limit: usize,
-) -> Result<Array<'a>, DecodeError> {
-    let table = std::str::from_utf8(&bytes[sa.string_data.clone()]).map_err(|_| DecodeError {
-        expected: "UTF-8 stringData".into(),
-        got: "invalid UTF-8".into(),
-    })?;
+fn string_array<'a>(bytes: &'a [u8], data: &'a [u8], sa: &StringArray, limit: usize) -> Result<Array<'a>, DecodeError> {
+    let table = std::str::from_utf8(&bytes[sa.string_data.clone()])
+        .map_err(|_| DecodeError { expected: "UTF-8 stringData".into(), got: "invalid UTF-8".into() })?;
     let offset_limit = limit.max(table.len()) + 1;
-    let offsets = match decode_chain(
-        bytes,
-        &sa.offset_encoding,
-        Array::Bytes(&bytes[sa.offsets.clone()]),
-        offset_limit,
-    )? {
-        Array::Ints(v) => v,
-        other => return fail("StringArray offsets as integers", other.describe()),
-    };
+    let offsets =
+        match decode_chain(bytes, &sa.offset_encoding, Array::Bytes(&bytes[sa.offsets.clone()]), offset_limit)? {
+            Array::Ints(v) => v,
+            other => return fail("StringArray offsets as integers", other.describe()),
+        };
     // Offsets count characters, not bytes (biotite: Python code points; Mol*: UTF-16 units, the
     // same outside the astral planes). ASCII tables, the usual case, need no conversion.
-    let char_starts: Option<Vec<usize>> = (!table.is_ascii()).then(|| {
-        table
-            .char_indices()
-            .map(|(b, _)| b)
-            .chain([table.len()])
-            .collect()
-    });
+    let char_starts: Option<Vec<usize>> =
+        (!table.is_ascii()).then(|| table.char_indices().map(|(b, _)| b).chain([table.len()]).collect());
     let n_chars = char_starts.as_ref().map_or(table.len(), |c| c.len() - 1);
     let mut checked = Vec::with_capacity(offsets.len());
     for &o in &offsets {
-        let byte = usize::try_from(o)
-            .ok()
-            .filter(|&o| o <= n_chars)
-            .map(|o| char_starts.as_ref().map_or(o, |c| c[o]));
+        let byte = usize::try_from(o).ok().filter(|&o| o <= n_chars).map(|o| char_starts.as_ref().map_or(o, |c| c[o]));
         match byte {
             Some(b) if checked.last().is_none_or(|&p| p <= b) => checked.push(b),
             _ => {
                 return fail(
-                    format!(
-                        "ascending StringArray offsets within the {n_chars} characters of stringData"
-                    ),
+                    format!("ascending StringArray offsets within the {n_chars} characters of stringData"),
                     format!("offset {o}"),
                 );
             }
@@ -461,16 +348,9 @@ fn string_array<'a>(
     };
     let n_strings = checked.len().saturating_sub(1) as i64;
     if let Some(bad) = indices.iter().find(|&&i| i < -1 || i >= n_strings) {
-        return fail(
-            format!("StringArray indices in -1..{n_strings}"),
-            format!("index {bad}"),
-        );
+        return fail(format!("StringArray indices in -1..{n_strings}"), format!("index {bad}"));
     }
-    Ok(Array::Strings(Strings {
-        table,
-        offsets: checked,
-        indices,
-    }))
+    Ok(Array::Strings(Strings { table, offsets: checked, indices }))
 }
 
 #[cfg(test)]
@@ -480,26 +360,16 @@ mod tests {
     #[test]
     fn integer_packing_matches_the_spec_example() {
         // Mol* docs: [1, 2, 127 + 4 = 131, -128 - 1 = -129] packed into int8.
-        let Array::Ints(v) = integer_packing(&[1, 2, 127, 4, -128, -1], 1, false, 4).unwrap()
-        else {
-            panic!()
-        };
+        let Array::Ints(v) = integer_packing(&[1, 2, 127, 4, -128, -1], 1, false, 4).unwrap() else { panic!() };
         assert_eq!(v, [1, 2, 131, -129]);
-        let Array::Ints(v) = integer_packing(&[255, 255, 3, 7], 1, true, 2).unwrap() else {
-            panic!()
-        };
+        let Array::Ints(v) = integer_packing(&[255, 255, 3, 7], 1, true, 2).unwrap() else { panic!() };
         assert_eq!(v, [513, 7]);
-        assert!(
-            integer_packing(&[127], 1, false, 1).is_err(),
-            "a dangling continuation is an error"
-        );
+        assert!(integer_packing(&[127], 1, false, 1).is_err(), "a dangling continuation is an error");
     }
 
     #[test]
     fn run_length_checks_sizes_before_allocating() {
-        let Array::Ints(v) = run_length(&[5, 3, -1, 2], 5, 5).unwrap() else {
-            panic!()
-        };
+        let Array::Ints(v) = run_length(&[5, 3, -1, 2], 5, 5).unwrap() else { panic!() };
         assert_eq!(v, [5, 5, 5, -1, -1]);
         assert!(run_length(&[5, i64::MAX], usize::MAX, 10).is_err());
         assert!(run_length(&[5, -1], 0, 10).is_err());

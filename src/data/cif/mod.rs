@@ -77,10 +77,7 @@ enum Storage {
 
 enum ColumnData<'a> {
     Text(&'a [Span]),
-    Binary {
-        values: encoding::Values<'a>,
-        mask: Option<Vec<u8>>,
-    },
+    Binary { values: encoding::Values<'a>, mask: Option<Vec<u8>> },
 }
 
 /// A text value's position in the file; the two null values use sentinel lengths so that a
@@ -92,14 +89,8 @@ struct Span {
 }
 
 impl Span {
-    const INAPPLICABLE: Span = Span {
-        start: 0,
-        len: u32::MAX,
-    };
-    const UNKNOWN: Span = Span {
-        start: 0,
-        len: u32::MAX - 1,
-    };
+    const INAPPLICABLE: Span = Span { start: 0, len: u32::MAX };
+    const UNKNOWN: Span = Span { start: 0, len: u32::MAX - 1 };
 
     fn null(self) -> Option<Null> {
         match self {
@@ -130,28 +121,15 @@ impl CifFile {
             let mut out = Vec::with_capacity(bytes.len() * 4);
             flate2::read::MultiGzDecoder::new(bytes.as_slice())
                 .read_to_end(&mut out)
-                .map_err(|source| DataError::Gzip {
-                    path: path.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| DataError::Gzip { path: path.to_owned(), source })?;
             out
         } else {
             bytes
         };
         let is_binary = matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf));
-        let source = Arc::new(Source {
-            path: path.to_owned(),
-            bytes,
-        });
-        let blocks = if is_binary {
-            binary::parse(&source)?
-        } else {
-            text::parse(&source)?
-        };
-        Ok(CifFile {
-            blocks,
-            path: path.to_owned(),
-        })
+        let source = Arc::new(Source { path: path.to_owned(), bytes });
+        let blocks = if is_binary { binary::parse(&source)? } else { text::parse(&source)? };
+        Ok(CifFile { blocks, path: path.to_owned() })
     }
 
     /// The path the file was read from (or that labels it, for [`CifFile::from_bytes`]).
@@ -161,9 +139,7 @@ impl CifFile {
 
     /// The block named `name` (ASCII case-insensitive).
     pub fn block(&self, name: &str) -> Option<&Block> {
-        self.blocks
-            .iter()
-            .find(|b| b.name.eq_ignore_ascii_case(name))
+        self.blocks.iter().find(|b| b.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -179,19 +155,16 @@ impl Block {
     /// The category `name`, with or without its leading `_` (ASCII case-insensitive).
     pub fn category(&self, name: &str) -> Option<&Category> {
         let name = name.strip_prefix('_').unwrap_or(name);
-        self.categories
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(name))
+        self.categories.iter().find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// Like [`Block::category`], but a missing category is an error naming file and block.
     pub fn require(&self, name: &str) -> Result<&Category> {
-        self.category(name)
-            .ok_or_else(|| DataError::MissingCategory {
-                path: self.source.path.clone(),
-                block: self.name.clone(),
-                category: name.trim_start_matches('_').to_owned(),
-            })
+        self.category(name).ok_or_else(|| DataError::MissingCategory {
+            path: self.source.path.clone(),
+            block: self.name.clone(),
+            category: name.trim_start_matches('_').to_owned(),
+        })
     }
 }
 
@@ -216,33 +189,26 @@ impl Category {
     /// The column `name` (ASCII case-insensitive). BinaryCIF columns are decoded here, checked
     /// against `row_count` and held by the returned value: call once per column, not per row.
     pub fn column(&self, name: &str) -> Result<Column<'_>> {
-        let index = self
-            .column_index(name)
-            .ok_or_else(|| DataError::MissingColumn {
-                path: self.source.path.clone(),
-                category: self.name.clone(),
-                column: name.to_owned(),
-                available: self.column_names.join(", "),
-            })?;
+        let index = self.column_index(name).ok_or_else(|| DataError::MissingColumn {
+            path: self.source.path.clone(),
+            category: self.name.clone(),
+            column: name.to_owned(),
+            available: self.column_names.join(", "),
+        })?;
         let data = match &self.storage {
             Storage::Text(spans) => ColumnData::Text(spans),
             Storage::Binary(columns) => {
-                let (values, mask) =
-                    encoding::decode_column(&self.source.bytes, &columns[index], self.row_count)
-                        .map_err(|e| DataError::BinaryCif {
-                            path: self.source.path.clone(),
-                            place: format!("_{}.{}", self.name, self.column_names[index]),
-                            expected: e.expected,
-                            got: e.got,
-                        })?;
+                let (values, mask) = encoding::decode_column(&self.source.bytes, &columns[index], self.row_count)
+                    .map_err(|e| DataError::BinaryCif {
+                        path: self.source.path.clone(),
+                        place: format!("_{}.{}", self.name, self.column_names[index]),
+                        expected: e.expected,
+                        got: e.got,
+                    })?;
                 ColumnData::Binary { values, mask }
             }
         };
-        Ok(Column {
-            category: self,
-            index,
-            data,
-        })
+        Ok(Column { category: self, index, data })
     }
 
     fn text_spans_mut(&mut self) -> Option<&mut Vec<Span>> {
@@ -253,9 +219,7 @@ impl Category {
     }
 
     fn column_index(&self, name: &str) -> Option<usize> {
-        self.column_names
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(name))
+        self.column_names.iter().position(|c| c.eq_ignore_ascii_case(name))
     }
 }
 
@@ -303,12 +267,8 @@ impl<'a> Column<'a> {
                 encoding::Values::Strings(s) => Cow::Borrowed(s.get(row)),
                 encoding::Values::Ints(v) => Cow::Owned(v[row].to_string()),
                 // Debug keeps a decimal point on integral values ("5.0"), as numpy and gemmi write them.
-                encoding::Values::Floats(v, encoding::Precision::Single) => {
-                    Cow::Owned(format!("{:?}", v[row] as f32))
-                }
-                encoding::Values::Floats(v, encoding::Precision::Double) => {
-                    Cow::Owned(format!("{:?}", v[row]))
-                }
+                encoding::Values::Floats(v, encoding::Precision::Single) => Cow::Owned(format!("{:?}", v[row] as f32)),
+                encoding::Values::Floats(v, encoding::Precision::Double) => Cow::Owned(format!("{:?}", v[row])),
             },
         }))
     }
@@ -327,10 +287,7 @@ impl<'a> Column<'a> {
             },
         };
         let number = strip_uncertainty(text);
-        number
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|_| self.value_error(row, "a number", text))
+        number.parse::<f64>().map(Some).map_err(|_| self.value_error(row, "a number", text))
     }
 
     /// The value as an integer; a BinaryCIF float column is an error, not a truncation.
@@ -348,17 +305,11 @@ impl<'a> Column<'a> {
                 encoding::Values::Strings(s) => s.get(row),
             },
         };
-        text.parse::<i64>()
-            .map(Some)
-            .map_err(|_| self.value_error(row, "an integer", text))
+        text.parse::<i64>().map(Some).map_err(|_| self.value_error(row, "an integer", text))
     }
 
     fn span(&self, spans: &[Span], row: usize) -> Span {
-        assert!(
-            row < self.category.row_count,
-            "row {row} of a column with {} rows",
-            self.category.row_count
-        );
+        assert!(row < self.category.row_count, "row {row} of a column with {} rows", self.category.row_count);
         spans[row * self.category.column_names.len() + self.index]
     }
 
@@ -366,8 +317,7 @@ impl<'a> Column<'a> {
         let span = self.span(spans, row);
         let start = span.start as usize;
         let bytes: &'a [u8] = &self.category.source.bytes[start..start + span.len as usize];
-        std::str::from_utf8(bytes)
-            .map_err(|_| self.value_error(row, "UTF-8 text", &String::from_utf8_lossy(bytes)))
+        std::str::from_utf8(bytes).map_err(|_| self.value_error(row, "UTF-8 text", &String::from_utf8_lossy(bytes)))
     }
 
     /// An error naming file, category, column and row, for callers that validate values further.
@@ -391,10 +341,7 @@ impl<'a> Column<'a> {
 // Debug output names things and counts rows; it never dumps the file's bytes or spans.
 impl std::fmt::Debug for Block {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Block")
-            .field("name", &self.name)
-            .field("categories", &self.categories)
-            .finish()
+        f.debug_struct("Block").field("name", &self.name).field("categories", &self.categories).finish()
     }
 }
 
@@ -404,11 +351,7 @@ impl std::fmt::Debug for Category {
             Storage::Text(_) => "text",
             Storage::Binary(_) => "BinaryCIF",
         };
-        write!(
-            f,
-            "Category(_{}, {} rows of {kind}, columns {:?})",
-            self.name, self.row_count, self.column_names
-        )
+        write!(f, "Category(_{}, {} rows of {kind}, columns {:?})", self.name, self.row_count, self.column_names)
     }
 }
 
@@ -416,26 +359,11 @@ impl std::fmt::Debug for Column<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.data {
             ColumnData::Text(_) => "text",
-            ColumnData::Binary {
-                values: encoding::Values::Ints(_),
-                ..
-            } => "integers",
-            ColumnData::Binary {
-                values: encoding::Values::Floats(..),
-                ..
-            } => "floats",
-            ColumnData::Binary {
-                values: encoding::Values::Strings(_),
-                ..
-            } => "strings",
+            ColumnData::Binary { values: encoding::Values::Ints(_), .. } => "integers",
+            ColumnData::Binary { values: encoding::Values::Floats(..), .. } => "floats",
+            ColumnData::Binary { values: encoding::Values::Strings(_), .. } => "strings",
         };
-        write!(
-            f,
-            "Column(_{}.{}, {} rows of {kind})",
-            self.category.name,
-            self.name(),
-            self.len()
-        )
+        write!(f, "Column(_{}.{}, {} rows of {kind})", self.category.name, self.name(), self.len())
     }
 }
 
@@ -466,10 +394,7 @@ mod tests {
         assert_eq!(a.as_str(2).unwrap().as_deref(), Some("?"));
         assert_eq!(b.as_i64(2).unwrap(), Some(-7));
         let err = b.as_i64(0).unwrap_err().to_string();
-        assert!(
-            err.contains("_t.b row 0: expected an integer, got \"foo\""),
-            "{err}"
-        );
+        assert!(err.contains("_t.b row 0: expected an integer, got \"foo\""), "{err}");
         let err = t.column("c").unwrap_err().to_string();
         assert!(err.contains("no column \"c\" (it has: a, b)"), "{err}");
     }
@@ -481,24 +406,10 @@ mod tests {
         gz.write_all(b"data_x\n_t.a 1\n").unwrap();
         let bytes = gz.finish().unwrap();
         let f = CifFile::from_bytes(bytes.clone(), Path::new("x.cif.gz")).unwrap();
-        assert_eq!(
-            f.blocks[0]
-                .require("t")
-                .unwrap()
-                .column("a")
-                .unwrap()
-                .as_i64(0)
-                .unwrap(),
-            Some(1)
-        );
+        assert_eq!(f.blocks[0].require("t").unwrap().column("a").unwrap().as_i64(0).unwrap(), Some(1));
         let mut broken = bytes[..12].to_vec();
         broken.extend_from_slice(b"not deflate at all");
-        let err = CifFile::from_bytes(broken, Path::new("x.cif.gz"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("x.cif.gz: not a valid gzip stream"),
-            "{err}"
-        );
+        let err = CifFile::from_bytes(broken, Path::new("x.cif.gz")).unwrap_err().to_string();
+        assert!(err.starts_with("x.cif.gz: not a valid gzip stream"), "{err}");
     }
 }

@@ -213,13 +213,11 @@ mod tests {
     fn scalars_and_containers() {
         // {"a": [1, -1, 300, "xy", bin(2), nil, true, 1.5]}
         let bytes = [
-            0x81, 0xa1, b'a', 0x98, 0x01, 0xff, 0xcd, 0x01, 0x2c, 0xa2, b'x', b'y', 0xc4, 0x02, 9,
-            8, 0xc0, 0xc3, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
+            0x81, 0xa1, b'a', 0x98, 0x01, 0xff, 0xcd, 0x01, 0x2c, 0xa2, b'x', b'y', 0xc4, 0x02, 9, 8, 0xc0, 0xc3, 0xcb,
+            0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
         ];
         let v = parse(&bytes).unwrap();
-        let Value::Array(items) = v.get(&bytes, "a").unwrap() else {
-            panic!("not an array")
-        };
+        let Value::Array(items) = v.get(&bytes, "a").unwrap() else { panic!("not an array") };
         assert_eq!(items[0], Value::Int(1));
         assert_eq!(items[1], Value::Int(-1));
         assert_eq!(items[2], Value::Int(300));
@@ -245,25 +243,10 @@ mod tests {
         }
         let err = parse(&[0xc1]).unwrap_err();
         assert_eq!(err.got, "marker 0xc1");
-        assert!(
-            parse(&[0x01, 0x02])
-                .unwrap_err()
-                .expected
-                .contains("end of data")
-        );
+        assert!(parse(&[0x01, 0x02]).unwrap_err().expected.contains("end of data"));
         // An array claiming 2^32-1 elements in 5 bytes fails before allocating.
-        assert!(
-            parse(&[0xdd, 0xff, 0xff, 0xff, 0xff])
-                .unwrap_err()
-                .got
-                .contains("claimed")
-        );
+        assert!(parse(&[0xdd, 0xff, 0xff, 0xff, 0xff]).unwrap_err().got.contains("claimed"));
         // Deep nesting is refused rather than overflowing the stack.
-        assert!(
-            parse(&[0x91; 100])
-                .unwrap_err()
-                .expected
-                .contains("nesting")
-        );
+        assert!(parse(&[0x91; 100]).unwrap_err().expected.contains("nesting"));
     }
 }

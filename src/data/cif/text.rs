@@ -120,10 +120,7 @@ impl<'a> Lexer<'a> {
     fn text_field(&mut self, start: usize) -> Result<Token> {
         let b = self.bytes;
         let Some(k) = memchr::memmem::find(&b[start + 1..], b"\n;") else {
-            return Err(DataError::UnterminatedTextField {
-                path: self.path.to_owned(),
-                line: line_at(b, start),
-            });
+            return Err(DataError::UnterminatedTextField { path: self.path.to_owned(), line: line_at(b, start) });
         };
         let close = start + 1 + k; // the '\n' before the closing ';'
         self.pos = close + 2;
@@ -147,45 +144,30 @@ impl<'a> Lexer<'a> {
             Token::Tag(r) | Token::Reserved(r) => shorten(&self.bytes[r.clone()]),
             Token::Value(s) => match s.null() {
                 Some(_) => shorten(&self.bytes[at..at + 1]),
-                None => format!(
-                    "value {}",
-                    shorten(&self.bytes[s.start as usize..(s.start + s.len) as usize])
-                ),
+                None => format!("value {}", shorten(&self.bytes[s.start as usize..(s.start + s.len) as usize])),
             },
         };
-        DataError::CifSyntax {
-            path: self.path.to_owned(),
-            line: line_at(self.bytes, at),
-            expected,
-            got,
-        }
+        DataError::CifSyntax { path: self.path.to_owned(), line: line_at(self.bytes, at), expected, got }
     }
 }
 
 fn classify(b: &[u8], r: Range<usize>) -> Token {
     let word = &b[r.clone()];
-    let starts = |prefix: &[u8]| {
-        word.len() >= prefix.len() && word[..prefix.len()].eq_ignore_ascii_case(prefix)
-    };
+    let starts = |prefix: &[u8]| word.len() >= prefix.len() && word[..prefix.len()].eq_ignore_ascii_case(prefix);
     match word[0] {
         b'_' => Token::Tag(r),
         b'.' if word.len() == 1 => Token::Value(Span::INAPPLICABLE),
         b'?' if word.len() == 1 => Token::Value(Span::UNKNOWN),
         b'l' | b'L' if word.eq_ignore_ascii_case(b"loop_") => Token::Loop,
         b'd' | b'D' if starts(b"data_") => Token::Data(r.start + 5..r.end),
-        b's' | b'S' | b'g' | b'G' if starts(b"save_") || starts(b"stop_") || starts(b"global_") => {
-            Token::Reserved(r)
-        }
+        b's' | b'S' | b'g' | b'G' if starts(b"save_") || starts(b"stop_") || starts(b"global_") => Token::Reserved(r),
         _ => Token::Value(span(r)),
     }
 }
 
 fn span(r: Range<usize>) -> Span {
     // parse() rejects files of 4 GiB or more, so offsets fit.
-    Span {
-        start: r.start as u32,
-        len: (r.end - r.start) as u32,
-    }
+    Span { start: r.start as u32, len: (r.end - r.start) as u32 }
 }
 
 fn line_at(bytes: &[u8], offset: usize) -> usize {
@@ -195,11 +177,7 @@ fn line_at(bytes: &[u8], offset: usize) -> usize {
 fn shorten(bytes: &[u8]) -> String {
     const SHOWN: usize = 60;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
-    if bytes.len() > SHOWN {
-        format!("{text}…")
-    } else {
-        text.into_owned()
-    }
+    if bytes.len() > SHOWN { format!("{text}…") } else { text.into_owned() }
 }
 
 /// Tokenises a whole text CIF file into blocks of categories.
@@ -207,23 +185,11 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
     let bytes = source.bytes.as_slice();
     // The largest offset stored is bytes.len() itself, and u32::MAX - 1 is a null sentinel.
     if bytes.len() >= (u32::MAX - 1) as usize {
-        return Err(DataError::FileTooLarge {
-            path: source.path.clone(),
-            size: bytes.len(),
-        });
+        return Err(DataError::FileTooLarge { path: source.path.clone(), size: bytes.len() });
     }
     // A UTF-8 byte order mark is not part of the first token.
-    let start = if bytes.starts_with(b"\xef\xbb\xbf") {
-        3
-    } else {
-        0
-    };
-    let mut lexer = Lexer {
-        bytes,
-        path: &source.path,
-        pos: start,
-        peeked: None,
-    };
+    let start = if bytes.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    let mut lexer = Lexer { bytes, path: &source.path, pos: start, peeked: None };
     let mut blocks: Vec<Block> = Vec::new();
     // Per category of the current block: was it written as `_cat.item value` pairs (so that
     // further pairs extend it), rather than as a loop?
@@ -242,9 +208,7 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
                 return Err(lexer.syntax(at, "data_ before the first item", &token));
             }
             Token::Loop => {
-                let block = blocks
-                    .last_mut()
-                    .expect("blocks is not empty (checked above)");
+                let block = blocks.last_mut().expect("blocks is not empty (checked above)");
                 let category = read_loop(&mut lexer, source, &block.name, at)?;
                 check_new(&lexer, block, &category.name, &category.column_names[0], at)?;
                 block.categories.push(category);
@@ -258,23 +222,21 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
                         return Err(lexer.syntax(vat, "a value after the tag", &other));
                     }
                     None => {
-                        return Err(lexer.syntax(
-                            at,
-                            "a value after the tag, not the end of the file",
-                            &token,
-                        ));
+                        return Err(lexer.syntax(at, "a value after the tag, not the end of the file", &token));
                     }
                 };
-                let block = blocks
-                    .last_mut()
-                    .expect("blocks is not empty (checked above)");
+                let block = blocks.last_mut().expect("blocks is not empty (checked above)");
                 add_pair(&lexer, block, &mut from_pairs, category, column, value, at)?;
             }
             Token::Value(_) => {
                 return Err(lexer.syntax(at, "a tag, loop_ or data_ before a value", &token));
             }
             Token::Reserved(_) => {
-                return Err(lexer.syntax(at, "data_, loop_, a tag or a value (save frames, global_ and stop_ are not supported)", &token));
+                return Err(lexer.syntax(
+                    at,
+                    "data_, loop_, a tag or a value (save frames, global_ and stop_ are not supported)",
+                    &token,
+                ));
             }
         }
     }
@@ -284,19 +246,12 @@ pub(super) fn parse(source: &Arc<Source>) -> Result<Vec<Block>> {
 fn split_tag(lexer: &Lexer<'_>, tag: Range<usize>, at: usize) -> Result<(String, String)> {
     let text = String::from_utf8_lossy(&lexer.bytes[tag.start + 1..tag.end]);
     match text.split_once('.') {
-        Some((category, column)) if !category.is_empty() && !column.is_empty() => {
-            Ok((category.into(), column.into()))
-        }
+        Some((category, column)) if !category.is_empty() && !column.is_empty() => Ok((category.into(), column.into())),
         _ => Err(lexer.syntax(at, "a tag of the form _category.item", &Token::Tag(tag))),
     }
 }
 
-fn read_loop(
-    lexer: &mut Lexer<'_>,
-    source: &Arc<Source>,
-    block: &str,
-    loop_at: usize,
-) -> Result<Category> {
+fn read_loop(lexer: &mut Lexer<'_>, source: &Arc<Source>, block: &str, loop_at: usize) -> Result<Category> {
     let mut name = String::new();
     let mut column_names: Vec<String> = Vec::new();
     loop {
@@ -361,13 +316,7 @@ fn read_loop(
     })
 }
 
-fn check_new(
-    lexer: &Lexer<'_>,
-    block: &Block,
-    category: &str,
-    column: &str,
-    at: usize,
-) -> Result<()> {
+fn check_new(lexer: &Lexer<'_>, block: &Block, category: &str, column: &str, at: usize) -> Result<()> {
     if block.category(category).is_some() {
         return Err(DataError::DuplicateItem {
             path: lexer.path.to_owned(),
@@ -390,16 +339,11 @@ fn add_pair(
     at: usize,
 ) -> Result<()> {
     // Pairs of one category are almost always consecutive: look at the newest category first.
-    let found = block
-        .categories
-        .iter()
-        .rposition(|c| c.name.eq_ignore_ascii_case(&category));
+    let found = block.categories.iter().rposition(|c| c.name.eq_ignore_ascii_case(&category));
     match found {
         Some(i) if from_pairs[i] && !block.categories[i].has_column(&column) => {
             let c = &mut block.categories[i];
-            c.text_spans_mut()
-                .expect("the text reader makes text categories")
-                .push(value);
+            c.text_spans_mut().expect("the text reader makes text categories").push(value);
             c.column_names.push(column);
         }
         Some(_) => {
@@ -436,9 +380,7 @@ mod tests {
 
     fn strs(f: &CifFile, cat: &str, col: &str) -> Vec<Option<String>> {
         let c = f.blocks[0].category(cat).unwrap().column(col).unwrap();
-        (0..c.len())
-            .map(|r| c.as_str(r).unwrap().map(|s| s.into_owned()))
-            .collect()
+        (0..c.len()).map(|r| c.as_str(r).unwrap().map(|s| s.into_owned())).collect()
     }
 
     #[test]
@@ -450,24 +392,11 @@ mod tests {
         assert_eq!(f.blocks[0].name(), "1ABC");
         assert_eq!(strs(&f, "entry", "id"), [Some("1ABC".into())]);
         assert_eq!(strs(&f, "entry", "title"), [Some("it''s \"x\"".into())]);
-        assert_eq!(
-            strs(&f, "entry", "note"),
-            [Some("first line\nsecond # not a comment".into())]
-        );
-        assert_eq!(
-            strs(&f, "atom", "name"),
-            [
-                Some("O5'".into()),
-                Some("C5'-OH".into()),
-                Some("N#1".into())
-            ]
-        );
+        assert_eq!(strs(&f, "entry", "note"), [Some("first line\nsecond # not a comment".into())]);
+        assert_eq!(strs(&f, "atom", "name"), [Some("O5'".into()), Some("C5'-OH".into()), Some("N#1".into())]);
         assert_eq!(strs(&f, "atom", "alt"), [None, None, Some(".".into())]);
         let atom = f.blocks[0].category("atom").unwrap();
-        assert_eq!(
-            atom.column("alt").unwrap().null(1),
-            Some(super::super::Null::Unknown)
-        );
+        assert_eq!(atom.column("alt").unwrap().null(1), Some(super::super::Null::Unknown));
     }
 
     #[test]
@@ -480,65 +409,26 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_problem() {
         let cases = [
-            (
-                "data_a\n_x.v 'abc\n",
-                "t.cif:2: unterminated '-quoted value 'abc",
-            ),
-            (
-                "data_a\n_x.v 'ab'c\n",
-                "t.cif:2: unterminated '-quoted value 'ab'c",
-            ),
-            (
-                "data_a\n_x.v\n;abc\nno end\n",
-                "t.cif:3: unterminated text field",
-            ),
+            ("data_a\n_x.v 'abc\n", "t.cif:2: unterminated '-quoted value 'abc"),
+            ("data_a\n_x.v 'ab'c\n", "t.cif:2: unterminated '-quoted value 'ab'c"),
+            ("data_a\n_x.v\n;abc\nno end\n", "t.cif:3: unterminated text field"),
             (
                 "data_a\nloop_\n_x.a\n_x.b\n1 2 3\n",
                 "t.cif:2: loop of _x has 3 values, expected a multiple of its 2 columns",
             ),
-            (
-                "data_a\nloop_\n_x.a\n_y.b\n1 2\n",
-                "t.cif:4: expected a tag of the loop's category, got _y.b",
-            ),
-            (
-                "_x.v 1\n",
-                "t.cif:1: expected data_ before the first item, got _x.v",
-            ),
-            (
-                "data_a\n_x.v\n",
-                "t.cif:2: expected a value after the tag, not the end of the file",
-            ),
-            (
-                "data_a\n_x.v _x.w 1\n",
-                "t.cif:2: expected a value after the tag, got _x.w",
-            ),
-            (
-                "data_a\n_x.v 1 2\n",
-                "t.cif:2: expected a tag, loop_ or data_ before a value, got value 2",
-            ),
-            (
-                "data_a\nloop_\n1\n",
-                "t.cif:3: expected a tag after loop_, got value 1",
-            ),
-            (
-                "data_a\n_xv 1\n",
-                "t.cif:2: expected a tag of the form _category.item, got _xv",
-            ),
-            (
-                "data_a\nsave_foo\n",
-                "t.cif:2: expected data_, loop_, a tag or a value",
-            ),
-            (
-                "data_a\nloop_\n_x.a\n1\nloop_\n_x.b\n2\n",
-                "t.cif:5: _x.b appears twice in data block \"a\"",
-            ),
+            ("data_a\nloop_\n_x.a\n_y.b\n1 2\n", "t.cif:4: expected a tag of the loop's category, got _y.b"),
+            ("_x.v 1\n", "t.cif:1: expected data_ before the first item, got _x.v"),
+            ("data_a\n_x.v\n", "t.cif:2: expected a value after the tag, not the end of the file"),
+            ("data_a\n_x.v _x.w 1\n", "t.cif:2: expected a value after the tag, got _x.w"),
+            ("data_a\n_x.v 1 2\n", "t.cif:2: expected a tag, loop_ or data_ before a value, got value 2"),
+            ("data_a\nloop_\n1\n", "t.cif:3: expected a tag after loop_, got value 1"),
+            ("data_a\n_xv 1\n", "t.cif:2: expected a tag of the form _category.item, got _xv"),
+            ("data_a\nsave_foo\n", "t.cif:2: expected data_, loop_, a tag or a value"),
+            ("data_a\nloop_\n_x.a\n1\nloop_\n_x.b\n2\n", "t.cif:5: _x.b appears twice in data block \"a\""),
         ];
         for (text, expected) in cases {
             let err = parse_str(text).unwrap_err().to_string();
-            assert!(
-                err.starts_with(expected),
-                "input {text:?}\n expected {expected}\n got {err}"
-            );
+            assert!(err.starts_with(expected), "input {text:?}\n expected {expected}\n got {err}");
         }
     }
 

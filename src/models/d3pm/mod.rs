@@ -86,7 +86,10 @@ impl D3pmLmConfig {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if self.n_heads > 0 && self.d_model % self.n_heads != 0 {
-            out.push(("d_model".into(), format!("d_model = {} is not divisible by n_heads = {}", self.d_model, self.n_heads)));
+            out.push((
+                "d_model".into(),
+                format!("d_model = {} is not divisible by n_heads = {}", self.d_model, self.n_heads),
+            ));
         } else if self.n_heads > 0 && (self.d_model / self.n_heads) % 2 != 0 {
             out.push((
                 "n_heads".into(),
