@@ -375,6 +375,12 @@ fn samples_hold_only_valid_tokens_of_their_domain() {
     w.run(&["run", "experiments/tiny.toml"]).expect_code(0);
     let [dir] = w.runs().try_into().expect("one run");
     let id = format!("tiny/{}", dir.file_name().and_then(|n| n.to_str()).expect("name"));
+    let by_name =
+        w.run(&["sample", "tiny@latest", "--domain", "rna", "--n", "1", "--steps", "2", "--json"]).expect_code(0);
+    let by_name: Value = serde_json::from_str(&by_name.stdout).expect("json");
+    assert_eq!(by_name["run"].as_str(), Some(id.as_str()), "name@latest names the newest run");
+    let out = w.run(&["sample", "nothing@latest", "--domain", "rna"]).expect_code(2);
+    assert!(out.stderr.contains("no run of experiment `nothing`") && out.stderr.contains(&id), "{}", out.stderr);
     for (domain, alphabet) in [("protein", "ACDEFGHIKLMNPQRSTVWYX"), ("rna", "ACGUN")] {
         let out = w.run(&["sample", &id, "--domain", domain, "--n", "6", "--steps", "10", "--json"]).expect_code(0);
         let report: Value = serde_json::from_str(&out.stdout).expect("json");

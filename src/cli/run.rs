@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{ExperimentArgs, OverrideArg, describe_drop, parse_override, report_invalid};
 use helico::exit;
-use helico::run::launch;
+use helico::run::{launch, select};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -45,7 +45,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let argv: Vec<String> = std::env::args().collect();
     let launched = match (&a.resume, &a.experiment) {
-        (Some(spec), _) => launch::resume(&launch::find_run(&a.runs_dir, spec)?, &argv, &stop)?,
+        (Some(spec), _) => launch::resume(&select::find(&a.runs_dir, spec)?, &argv, &stop)?,
         (None, Some(experiment)) => {
             let exp = ExperimentArgs { experiment: experiment.clone(), overrides: a.overrides, set_files: a.set_files };
             let resolved = match exp.resolve() {

@@ -7,7 +7,7 @@ use clap::Args;
 
 use helico::data::seqs::Domain;
 use helico::models::d3pm::sampler::SamplerConfig;
-use helico::run::launch;
+use helico::run::select;
 
 #[derive(Args)]
 pub struct SampleArgs {
@@ -51,7 +51,7 @@ fn parse_domain(s: &str) -> Result<Domain, String> {
 }
 
 pub fn sample(a: SampleArgs) -> anyhow::Result<ExitCode> {
-    let dir = launch::find_run(&a.runs_dir, &a.run)?;
+    let dir = select::find(&a.runs_dir, &a.run)?;
     let sampler = SamplerConfig { steps: a.steps, temperature: a.temperature };
     let req = helico::run::sample::Request {
         domain: a.domain,

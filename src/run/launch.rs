@@ -283,16 +283,3 @@ fn finish(info: &mut RunInfo, dir: &Path, status: Status, error: Option<String>)
     info.finished = (status != Status::Interrupted).then(now);
     info.write(dir)
 }
-
-/// A run named by its directory, or by `<name>/<dir>` under the runs root.
-pub fn find_run(root: &Path, spec: &str) -> anyhow::Result<PathBuf> {
-    for candidate in [PathBuf::from(spec), root.join(spec)] {
-        if candidate.join(super::info::FILE).is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!(BadInput(format!(
-        "no run `{spec}`: give a run directory (runs/<name>/<id>) or its id <name>/<id> under {}",
-        root.display()
-    )))
-}

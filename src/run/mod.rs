@@ -9,4 +9,5 @@ pub mod info;
 pub mod launch;
 pub mod sample;
 pub mod secrets;
+pub mod select;
 pub mod snapshot;
