@@ -53,7 +53,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => return report_invalid(e, a.json),
             };
             resolved.dropped().for_each(|d| eprintln!("note: {}", describe_drop(d)));
-            launch::start(&resolved, &launch::Options { root: a.runs_dir, force: a.force, argv }, &stop)?
+            launch::start(
+                &resolved,
+                &launch::Options { root: a.runs_dir, force: a.force, argv, ablation: None },
+                &stop,
+            )?
         }
         (None, None) => unreachable!("clap requires an experiment unless --resume is given"),
     };

@@ -65,6 +65,19 @@ pub struct RunInfo {
     pub error: Option<String>,
     /// The command line that started the run (and each resume after it).
     pub commands: Vec<Vec<String>>,
+    /// The ablation this run is a trial of, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation: Option<AblationRef>,
+}
+
+/// A run's place in an ablation: which sweep, which trial, and the axis values it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AblationRef {
+    pub id: String,
+    /// 0-based index of the trial in the ablation's trial list.
+    pub trial: usize,
+    /// Axis name → the value this trial takes (as written in the override).
+    pub axes: std::collections::BTreeMap<String, String>,
 }
 
 pub const FILE: &str = "run.json";

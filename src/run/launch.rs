@@ -58,6 +58,8 @@ pub struct Options {
     pub force: bool,
     /// The command line, for the snapshot.
     pub argv: Vec<String>,
+    /// Set when the run is a trial of an ablation.
+    pub ablation: Option<super::info::AblationRef>,
 }
 
 /// Starts a new run of a resolved experiment.
@@ -85,7 +87,11 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
     }
     let rt = Runtime::resolve(&exp.runtime);
     let dir = super::dir::create(&opts.root, &exp.name, &resolved.config_hash)?;
-    let info = snapshot::write(&dir, resolved, &prov, &manifest, &identity, &opts.argv)?;
+    let mut info = snapshot::write(&dir, resolved, &prov, &manifest, &identity, &opts.argv)?;
+    if opts.ablation.is_some() {
+        info.ablation = opts.ablation.clone();
+        info.write(&dir)?;
+    }
     let task = LmTask::new(exp, data, rt, Position::default());
     write_data_files(&dir, &task)?;
     train(&dir, exp, task, info, None, stop)

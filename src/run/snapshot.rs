@@ -121,6 +121,7 @@ pub fn write(
         steps: exp.train.steps,
         error: None,
         commands: vec![argv.iter().map(|a| prov.redactor.redact(a).into_owned()).collect()],
+        ablation: None,
     };
     info.write(dir)?;
     Ok(info)
