@@ -1,6 +1,7 @@
 //! Runs: what ran, recorded so it can be reproduced and compared (DESIGN.md, "Run identity and
 //! snapshot"): directories, lifecycle, git state and dirty patch, environment, secret redaction.
 
+pub mod compare;
 pub mod dir;
 pub mod env;
 pub mod error;
