@@ -31,6 +31,9 @@ enum Command {
     Registry(cli::registry::RegistryArgs),
     /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
     Sample(cli::sample::SampleArgs),
+    /// Compare runs key by key: config (with each value's source), variant switches, model,
+    /// code, data, environment, and metrics with deltas judged against seed noise.
+    Diff(cli::diff::DiffArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Schema => cli::registry::schema(),
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
+        Command::Diff(a) => cli::diff::diff(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {

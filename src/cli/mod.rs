@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod demo_data;
+pub mod diff;
 pub mod explain;
 pub mod registry;
 pub mod run;

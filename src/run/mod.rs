@@ -2,6 +2,7 @@
 //! snapshot"): directories, lifecycle, git state and dirty patch, environment, secret redaction.
 
 pub mod compare;
+pub mod diff;
 pub mod dir;
 pub mod env;
 pub mod error;
