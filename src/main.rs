@@ -34,6 +34,8 @@ enum Command {
     /// Compare runs key by key: config (with each value's source), variant switches, model,
     /// code, data, environment, and metrics with deltas judged against seed noise.
     Diff(cli::diff::DiffArgs),
+    /// List runs with status, age, key metrics and overrides, filtered on config keys and status.
+    Ls(cli::ls::LsArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
         Command::Diff(a) => cli::diff::diff(a),
+        Command::Ls(a) => cli::ls::ls(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod git;
 pub mod info;
 pub mod launch;
+pub mod ls;
 pub mod sample;
 pub mod secrets;
 pub mod select;
