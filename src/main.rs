@@ -36,6 +36,8 @@ enum Command {
     Diff(cli::diff::DiffArgs),
     /// List runs with status, age, key metrics and overrides, filtered on config keys and status.
     Ls(cli::ls::LsArgs),
+    /// Write an experiment file (extends + minimal overrides) that reproduces a run.
+    Freeze(cli::freeze::FreezeArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Sample(a) => cli::sample::sample(a),
         Command::Diff(a) => cli::diff::diff(a),
         Command::Ls(a) => cli::ls::ls(a),
+        Command::Freeze(a) => cli::freeze::freeze(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {
