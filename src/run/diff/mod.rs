@@ -81,7 +81,7 @@ pub struct Row<T> {
 pub struct ConfigDiff {
     /// Whether every key is shown (`--all`) or only the differing semantic ones.
     pub all: bool,
-    /// Keys compared: the semantic ones, or every key with `--all`.
+    /// Keys compared: the semantic ones, or every key with `--all`; `differing` counts among them.
     pub compared: usize,
     pub differing: usize,
     /// Non-semantic keys that differ but are not shown (without `--all`).
@@ -321,7 +321,7 @@ fn config_diff(views: &[RunView], schema: &Schema, all: bool) -> ConfigDiff {
         if is_semantic || all {
             out.compared += 1;
         }
-        if differs && is_semantic {
+        if differs && (is_semantic || all) {
             out.differing += 1;
         }
         if differs && !is_semantic && !all {
