@@ -31,6 +31,13 @@ enum Command {
     Registry(cli::registry::RegistryArgs),
     /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
     Sample(cli::sample::SampleArgs),
+    /// Compare runs key by key: config (with each value's source), variant switches, model,
+    /// code, data, environment, and metrics with deltas judged against seed noise.
+    Diff(cli::diff::DiffArgs),
+    /// List runs with status, age, key metrics and overrides, filtered on config keys and status.
+    Ls(cli::ls::LsArgs),
+    /// Write an experiment file (extends + minimal overrides) that reproduces a run.
+    Freeze(cli::freeze::FreezeArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -51,6 +58,9 @@ fn main() -> ExitCode {
         Command::Schema => cli::registry::schema(),
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
+        Command::Diff(a) => cli::diff::diff(a),
+        Command::Ls(a) => cli::ls::ls(a),
+        Command::Freeze(a) => cli::freeze::freeze(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {

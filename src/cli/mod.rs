@@ -3,7 +3,10 @@
 
 pub mod check;
 pub mod demo_data;
+pub mod diff;
 pub mod explain;
+pub mod freeze;
+pub mod ls;
 pub mod registry;
 pub mod run;
 pub mod sample;
