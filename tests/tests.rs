@@ -9,4 +9,5 @@ mod demo;
 mod provenance;
 mod runs;
 mod smiles;
+mod structure;
 mod support;

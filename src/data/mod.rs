@@ -1,6 +1,7 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
-//! LM vocabulary, packing and dataset, and the data manifest behind a run's data hash.
+//! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and the AF3
+//! path: structures.
 
 pub mod ccd;
 pub mod cif;
@@ -11,6 +12,7 @@ pub mod manifest;
 pub mod packing;
 pub mod seqs;
 pub mod smiles;
+pub mod structure;
 pub mod vocab;
 
 pub use error::{DataError, Result, SmilesProblem};
