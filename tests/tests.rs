@@ -11,3 +11,4 @@ mod runs;
 mod smiles;
 mod structure;
 mod support;
+mod tokenize;
