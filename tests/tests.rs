@@ -3,6 +3,7 @@
 mod ccd;
 mod cif;
 mod config;
+mod crop;
 mod d3pm;
 mod data_support;
 mod demo;

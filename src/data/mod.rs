@@ -5,6 +5,7 @@
 
 pub mod ccd;
 pub mod cif;
+pub mod crop;
 pub mod demo;
 mod error;
 pub mod features;
