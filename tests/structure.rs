@@ -207,6 +207,17 @@ fn completion_follows_the_ccd() {
         }
         let resolved = s.atoms.resolved.iter().filter(|&&r| r).count();
         assert_eq!(resolved + report.atoms_added, s.atoms.len(), "{name}: resolved + added");
+        let (again, second) = s.complete(ccd).unwrap();
+        assert_eq!(
+            (again.atoms == s.atoms, again.residues == s.residues, again.bonds == s.bonds),
+            (true, true, true),
+            "{name}"
+        );
+        assert_eq!(
+            (second.atoms_added, second.residues_added, second.unknown_atoms_dropped),
+            (0, 0, 0),
+            "{name}: idempotent"
+        );
         eprintln!("{name}: {report:?} in {:.2?}", start.elapsed());
     }
 }

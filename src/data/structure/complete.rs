@@ -312,8 +312,10 @@ impl Structure {
                 }
             }
         }
+        // Polymer links and CCD bonds are derived again, so completing twice changes nothing.
         self.bonds
             .iter()
+            .filter(|bond| !matches!(bond.kind, BondKind::PolymerLink | BondKind::Intra))
             .filter_map(|bond| {
                 let (p, a) = *slot_of_atom.get(&bond.atoms[0])?;
                 let (q, b) = *slot_of_atom.get(&bond.atoms[1])?;
