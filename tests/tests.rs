@@ -3,11 +3,15 @@
 mod ccd;
 mod cif;
 mod config;
+mod crop;
 mod d3pm;
 mod data_support;
 mod demo;
 mod diff;
+mod features;
 mod provenance;
 mod runs;
 mod smiles;
+mod structure;
 mod support;
+mod tokenize;
