@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Train an experiment into a new run directory with a full snapshot, or resume a run.
     Run(cli::run::RunArgs),
+    /// Sweep an experiment over axes of values (grid, zip groups, one-at-a-time), or tabulate a
+    /// sweep with `helico ablate report ID`.
+    Ablate(cli::ablate::AblateArgs),
     /// Validate an experiment and run one tiny forward/backward step on the CPU.
     Check(cli::check::CheckArgs),
     /// Show a key's resolved value, its default, and every layer that set it.
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cli::run::run(a),
+        Command::Ablate(a) => cli::ablate::ablate(a),
         Command::Check(a) => cli::check::check(a),
         Command::Explain(a) => cli::explain::explain(a),
         Command::Schema => cli::registry::schema(),

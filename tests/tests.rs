@@ -1,5 +1,6 @@
 //! Integration tests: the real `helico` binary and library on real files.
 
+mod ablate;
 mod ccd;
 mod cif;
 mod config;
