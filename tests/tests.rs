@@ -10,3 +10,4 @@ mod provenance;
 mod runs;
 mod smiles;
 mod support;
+mod track;
