@@ -43,6 +43,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+type Points = Vec<(f64, f64)>;
+
 /// The two files one figure is written to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
@@ -92,7 +94,7 @@ pub fn curves(
 pub fn run_plots(run: &Path) -> anyhow::Result<Vec<Written>> {
     let records = super::metrics::read(&run.join(super::metrics::FILE))?;
     // metric -> split -> points; BTreeMaps keep file names and legend order stable.
-    let mut metrics: BTreeMap<&str, BTreeMap<&str, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut metrics: BTreeMap<&str, BTreeMap<&str, Points>> = BTreeMap::new();
     for r in &records {
         for (name, value) in &r.values {
             metrics.entry(name).or_default().entry(&r.split).or_default().push((r.step as f64, *value));
