@@ -31,6 +31,9 @@ enum Command {
     Registry(cli::registry::RegistryArgs),
     /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
     Sample(cli::sample::SampleArgs),
+    /// Stage a finished run for the Hugging Face Hub (weights, resolved config, model card)
+    /// and record the target repository in its links.json; no network is used.
+    Publish(cli::publish::PublishArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Schema => cli::registry::schema(),
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
+        Command::Publish(a) => cli::publish::publish(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {

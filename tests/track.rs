@@ -1,6 +1,7 @@
 //! Trackers end to end, each checked by the real library of its format: the W&B offline run
 //! read back by wandb 0.28's own reader and protobuf classes, plots decoded as PNG and parsed
-//! as SVG, and the Hugging Face cache written and read by `huggingface_hub`.
+//! as SVG, the Hugging Face cache written and read by `huggingface_hub`, and the `publish`
+//! folder's weights read by `safetensors`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -155,6 +156,9 @@ fn a_run_writes_a_wandb_offline_run_that_wandb_reads_back() {
     let eval_points = svg_polylines(&run.join("plots/loss.svg"), plot::color(0));
     assert_eq!(eval_points.iter().max(), Some(&3), "eval at steps 4, 8, 12: {eval_points:?}");
     assert_eq!(png_size(&run.join("plots/loss.png")), plot::SIZE);
+
+    // Publishing the run stages its weights and card, and records the target.
+    publish_stages_the_run(&w, &run, &info, &link);
 }
 
 fn count_leaves(v: &Value) -> usize {
@@ -163,6 +167,58 @@ fn count_leaves(v: &Value) -> usize {
         Value::Array(a) if !a.is_empty() => a.iter().map(count_leaves).sum(),
         _ => 1,
     }
+}
+
+fn publish_stages_the_run(w: &Workspace, run: &Path, info: &Value, wandb: &Value) {
+    let out = w.run(&["publish", info["id"].as_str().expect("id"), "--repo", "lab/tiny-d3pm", "--json"]);
+    let staged: Value = serde_json::from_str(&out.expect_code(0).stdout).expect("json");
+    let dir = PathBuf::from(staged["dir"].as_str().expect("dir"));
+    assert_eq!(dir, std::fs::canonicalize(run.join("publish")).expect("staged"), "an absolute path, for `hf upload`");
+    let files: Vec<&str> = staged["files"].as_array().expect("files").iter().filter_map(Value::as_str).collect();
+    assert_eq!(
+        files,
+        [
+            "README.md",
+            "config/resolved.toml",
+            "data/manifest.json",
+            "data/vocab.json",
+            "model.safetensors",
+            "plots/loss.png",
+            "run.json",
+            "summary.json"
+        ]
+    );
+    assert_eq!(staged["weights"], "ema", "the tiny experiment keeps an EMA");
+    let published = oracle("safetensors_read.py", &[dir.join("model.safetensors")]);
+    let ckpt = run.join("checkpoints").join(format!("step-{:08}", staged["checkpoint_step"].as_u64().expect("step")));
+    let ema = oracle("safetensors_read.py", &[ckpt.join("ema.safetensors")]);
+    assert_eq!(published["tensors"], ema["tensors"], "the EMA weights, unchanged");
+    let meta = &published["metadata"];
+    assert_eq!(
+        (meta["format"].as_str(), meta["weights"].as_str(), meta["step"].as_str()),
+        (Some("pt"), Some("ema"), Some("12"))
+    );
+    assert_eq!(meta["config_hash"], info["identity"]["config_hash"]);
+
+    let card = std::fs::read_to_string(dir.join("README.md")).expect("card");
+    assert!(card.starts_with("---\nlibrary_name: helico\n"), "{card}");
+    for needle in
+        [w.git(&["rev-parse", "HEAD"]), wandb["url"].as_str().expect("url").to_owned(), "final_eval_loss".into()]
+    {
+        assert!(card.contains(&needle), "the card names {needle}:\n{card}");
+    }
+    let hf = &json(&run.join("links.json"))["huggingface"];
+    assert_eq!((hf["repo"].as_str(), hf["revision"].as_str()), (Some("lab/tiny-d3pm"), Some("main")));
+    assert!(hf["upload"].as_str().is_some_and(|u| u.starts_with("hf upload lab/tiny-d3pm ")), "{hf}");
+    assert_eq!(json(&run.join("links.json"))["wandb"], *wandb, "the W&B link is kept");
+
+    // Again into the same folder replaces our staging; a folder of anything else is refused.
+    w.run(&["publish", run.to_str().expect("utf8"), "--repo", "lab/tiny-d3pm", "--revision", "v1"]).expect_code(0);
+    assert_eq!(json(&run.join("links.json"))["huggingface"]["revision"], "v1");
+    let refused = w.run(&["publish", run.to_str().expect("utf8"), "--repo", "lab/x", "--out", "."]).expect_code(2);
+    assert!(refused.stderr.contains("was not staged by helico publish"), "{}", refused.stderr);
+    let bad = w.run(&["publish", run.to_str().expect("utf8"), "--repo", "lab"]).expect_code(2);
+    assert!(bad.stderr.contains("`lab` is not owner/name"), "{}", bad.stderr);
 }
 
 /// Point counts of the SVG polylines drawn in `color` (a curve, and its 2-point legend line).

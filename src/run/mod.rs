@@ -7,6 +7,7 @@ pub mod error;
 pub mod git;
 pub mod info;
 pub mod launch;
+pub mod publish;
 pub mod sample;
 pub mod secrets;
 pub mod select;
