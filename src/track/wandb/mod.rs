@@ -269,6 +269,12 @@ impl WandbRun {
             .with_context(|| format!("cannot read {}", resolved_path.display()))?
             .parse()
             .with_context(|| format!("{} does not parse", resolved_path.display()))?;
+        // What the run record shows comes from the snapshot's resolved config, which went
+        // through the redactor: a token pasted into the notes stays out of the log too.
+        let cfg: WandbConfig = match resolved.get("track").and_then(|t| t.get("wandb")) {
+            Some(v) => v.clone().try_into().with_context(|| format!("{}: track.wandb", resolved_path.display()))?,
+            None => cfg.clone(),
+        };
         let config = serde_json::to_value(&resolved)?;
         let identity = &info.identity;
         let mut items: Vec<(String, Value)> = Vec::new();
