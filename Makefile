@@ -10,8 +10,10 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # Python packages: libtorch itself, and the registry packages whose files and parsers the
-# tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3).
-PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6
+# tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3; W&B's
+# offline-run reader, which wandb dropped after 0.28; huggingface_hub's cache layout).
+PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6 \
+           wandb==0.28.2 huggingface_hub==2.4.0
 OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl
 RNA_TOOLS_WHEEL := rna_tools-3.28-py3-none-any.whl
 
@@ -20,7 +22,8 @@ export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 .PHONY: setup demo test build clean-setup
 setup: .deps/libtorch data/openfold3/.done data/rna_tools/.done data/ccd/components.bcif
 
-$(VENV)/.done:
+# Depends on this file so that a package added to PY_PKGS reaches existing set-ups too.
+$(VENV)/.done: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PKGS)
 	touch $@

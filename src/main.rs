@@ -41,6 +41,9 @@ enum Command {
     Ls(cli::ls::LsArgs),
     /// Write an experiment file (extends + minimal overrides) that reproduces a run.
     Freeze(cli::freeze::FreezeArgs),
+    /// Stage a finished run for the Hugging Face Hub (weights, resolved config, model card)
+    /// and record the target repository in its links.json; no network is used.
+    Publish(cli::publish::PublishArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Diff(a) => cli::diff::diff(a),
         Command::Ls(a) => cli::ls::ls(a),
         Command::Freeze(a) => cli::freeze::freeze(a),
+        Command::Publish(a) => cli::publish::publish(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
     };
     match result {

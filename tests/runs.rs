@@ -124,7 +124,7 @@ fn an_identical_run_is_reported_not_repeated() {
 }
 
 /// Kills (SIGKILL, mid-step) or interrupts (SIGINT) a run once it has logged `at` steps.
-fn stop_midway(w: &Workspace, args: &[&str], signal: i32, at: u64) -> PathBuf {
+pub(crate) fn stop_midway(w: &Workspace, args: &[&str], signal: i32, at: u64) -> PathBuf {
     let before = w.runs();
     let mut child =
         w.helico(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");

@@ -16,3 +16,4 @@ mod smiles;
 mod structure;
 mod support;
 mod tokenize;
+mod track;

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod explain;
 pub mod freeze;
 pub mod ls;
+pub mod publish;
 pub mod registry;
 pub mod run;
 pub mod sample;

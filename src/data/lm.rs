@@ -67,7 +67,12 @@ impl LmData {
             train: Vec::new(),
             holdout: Vec::new(),
             window: cfg.window as usize,
-            files: cfg.files.iter().map(|f| PathBuf::from(&f.path)).collect(),
+            files: cfg
+                .files
+                .iter()
+                .map(|f| crate::track::hf::local_path(&f.path))
+                .collect::<Result<_, _>>()
+                .map_err(ReadError::from)?,
             stats: BTreeMap::new(),
             holdout_fraction: cfg.holdout_fraction,
         };

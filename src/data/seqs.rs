@@ -62,8 +62,10 @@ impl Default for SequencesConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceFile {
-    /// Path relative to the working directory: `.fasta`/`.fa`/`.faa`, `.smi` (SMILES in the
-    /// first column) or `.txt` (one sequence per line), each optionally `.gz`.
+    /// Path relative to the working directory, or a Hugging Face reference
+    /// (`hf://datasets/owner/name@revision/file`) read from the local hub cache:
+    /// `.fasta`/`.fa`/`.faa`, `.smi` (SMILES in the first column) or `.txt` (one sequence per
+    /// line), each optionally `.gz`.
     #[schemars(extend("x-nonsemantic" = true))]
     pub path: String,
     /// The domain of every sequence in the file.
@@ -104,6 +106,9 @@ pub enum ReadError {
     /// Not a single sequence in the file.
     #[error("{path}: no sequences found; the file is empty or only has comments")]
     Empty { path: std::path::PathBuf },
+    /// An `hf://` path that is malformed or not in the local Hugging Face cache.
+    #[error(transparent)]
+    Hf(#[from] crate::track::error::TrackError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,7 +134,7 @@ fn format_of(path: &std::path::Path) -> Option<Format> {
 /// skipped; residues are upper-cased (SMILES keep their case: it marks aromaticity).
 pub fn read_file(file: &SequenceFile) -> Result<Vec<Record>, ReadError> {
     use std::io::Read;
-    let path = std::path::PathBuf::from(&file.path);
+    let path = crate::track::hf::local_path(&file.path)?;
     let format = format_of(&path).ok_or_else(|| ReadError::UnknownFormat { path: path.clone() })?;
     let io = |source| ReadError::Io { path: path.clone(), source };
     let raw = std::fs::read(&path).map_err(io)?;

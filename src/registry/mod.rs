@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::RuntimeConfig;
+use crate::track::TrackConfig;
 use crate::train::trainer::TrainConfig;
 
 /// A helico experiment. Every file layer and override resolves into this.
@@ -44,6 +45,8 @@ pub struct Experiment {
     pub train: TrainConfig,
     /// Device, precision and kernels: how, not what, the run computes.
     pub runtime: RuntimeConfig,
+    /// Where the run reports besides metrics.jsonl: W&B offline run, plots.
+    pub track: TrackConfig,
 }
 
 impl Default for Experiment {
@@ -59,6 +62,7 @@ impl Default for Experiment {
             data: data::Data::default(),
             train: TrainConfig::default(),
             runtime: RuntimeConfig::default(),
+            track: TrackConfig::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ impl Experiment {
             optimizer::Optimizer::Adamw(o) => under("optimizer", o.problems()),
         }
         under("runtime", self.runtime.problems());
+        under("track", self.track.problems());
         let warmup = self.schedule.warmup_steps();
         if warmup > self.train.steps {
             out.push((

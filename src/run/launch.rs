@@ -19,6 +19,7 @@ use crate::registry::data::Data;
 use crate::runtime::Runtime;
 use crate::track::metrics::MetricsLog;
 use crate::track::progress::Progress;
+use crate::track::{End, Trackers};
 use crate::train::adamw::AdamW;
 use crate::train::checkpoint::{LoopState, load_into};
 use crate::train::ema::Ema;
@@ -92,6 +93,8 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
         info.ablation = opts.ablation.clone();
         info.write(&dir)?;
     }
+    let Data::Sequences(sequences) = &exp.data;
+    crate::track::hf::write_records(&dir, sequences.files.iter().map(|f| f.path.as_str()))?;
     let task = LmTask::new(exp, data, rt, Position::default());
     write_data_files(&dir, &task)?;
     train(&dir, exp, task, info, None, stop)
@@ -246,8 +249,9 @@ fn train(
         state = l.state;
     }
     let metrics = MetricsLog::open(dir, state.step)?;
+    let track = Trackers::open(dir, &exp.track, &info, state.step)?;
     let progress = Progress::new(exp.train.steps, state.step, "training");
-    let mut out = Outputs::new(dir, info, metrics, stop, exp.train.keep_checkpoints, progress);
+    let mut out = Outputs::new(dir, info, metrics, track, stop, exp.train.keep_checkpoints, progress);
     let result = fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out);
     out.progress.finish();
     match result {
@@ -264,14 +268,17 @@ fn train(
                 wall_secs: last.elapsed_secs,
             };
             crate::atomic::write(&dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+            finish_trackers(&mut out.track, End::Done, Some(&serde_json::to_value(&summary)?));
             finish(&mut out.info, dir, Status::Done, None)?;
             Ok(Launched::Done { dir: dir.to_path_buf(), summary })
         }
         Ok(Outcome::Interrupted(step)) => {
+            finish_trackers(&mut out.track, End::Interrupted, None);
             finish(&mut out.info, dir, Status::Interrupted, None)?;
             Ok(Launched::Interrupted { dir: dir.to_path_buf(), step })
         }
         Err(e) => {
+            finish_trackers(&mut out.track, End::Failed, None);
             finish(&mut out.info, dir, Status::Failed, Some(format!("{e:#}")))?;
             Err(e)
         }
@@ -281,6 +288,15 @@ fn train(
 fn exp_adamw(exp: &Experiment) -> &crate::train::adamw::AdamWConfig {
     match &exp.optimizer {
         crate::registry::optimizer::Optimizer::Adamw(cfg) => cfg,
+    }
+}
+
+/// Plots and the end of the W&B run. The run's own outcome stands whatever happens here: a
+/// finished training is not failed, nor a failure hidden, by a tracker, so a tracker's error
+/// is reported and the run goes on to record its status.
+fn finish_trackers(track: &mut Trackers, end: End, summary: Option<&serde_json::Value>) {
+    if let Err(e) = track.finish(end, summary) {
+        eprintln!("warning: the trackers could not finish: {e:#}");
     }
 }
 

@@ -12,6 +12,7 @@ pub mod git;
 pub mod info;
 pub mod launch;
 pub mod ls;
+pub mod publish;
 pub mod sample;
 pub mod secrets;
 pub mod select;

@@ -72,6 +72,7 @@ use super::lm::{Eval, LmTask};
 use crate::data::lm::derive;
 use crate::registry::Experiment;
 use crate::run::info::{RunInfo, now};
+use crate::track::Trackers;
 use crate::track::metrics::{MetricsLog, Record};
 use crate::track::progress::Progress;
 
@@ -171,6 +172,8 @@ pub struct Outputs<'a> {
     pub metrics: MetricsLog,
     pub checkpoints: Checkpoints,
     pub progress: Progress,
+    /// W&B and plots: told of every record appended to `metrics`.
+    pub track: Trackers,
     /// Set by SIGINT/SIGTERM: checkpoint and stop.
     pub stop: &'a AtomicBool,
     /// Metadata stored in every checkpoint file (run id, config hash).
@@ -190,6 +193,7 @@ impl<'a> Outputs<'a> {
         dir: &'a Path,
         info: RunInfo,
         metrics: MetricsLog,
+        track: Trackers,
         stop: &'a AtomicBool,
         keep_checkpoints: u64,
         progress: Progress,
@@ -205,6 +209,7 @@ impl<'a> Outputs<'a> {
             metrics,
             checkpoints,
             progress,
+            track,
             stop,
             metadata,
             tokens: 0,
@@ -234,7 +239,9 @@ impl<'a> Outputs<'a> {
             ("tokens".to_owned(), step.tokens as f64),
             ("tokens_per_s".to_owned(), tokens_per_s),
         ]);
-        self.metrics.append(&Record { step: state.step, split: "train".into(), time: state.elapsed_secs, values })?;
+        let record = Record { step: state.step, split: "train".into(), time: state.elapsed_secs, values };
+        self.metrics.append(&record)?;
+        self.track.log(&record)?;
         self.progress.update(state.step, &format!("loss {loss:.4} · {:.0} tok/s", tokens_per_s));
         self.last_train_loss = Some(loss);
         self.heartbeat(state.step)
@@ -246,7 +253,9 @@ impl<'a> Outputs<'a> {
             ("masked_accuracy".to_owned(), e.masked_accuracy),
             ("perplexity_bound".to_owned(), e.perplexity_bound),
         ]);
-        self.metrics.append(&Record { step: state.step, split: "eval".into(), time: state.elapsed_secs, values })?;
+        let record = Record { step: state.step, split: "eval".into(), time: state.elapsed_secs, values };
+        self.metrics.append(&record)?;
+        self.track.log(&record)?;
         self.progress.note(&format!(
             "step {}: eval loss {:.4}, masked accuracy {:.3}, perplexity bound {:.2}",
             state.step, e.loss, e.masked_accuracy, e.perplexity_bound
@@ -259,6 +268,7 @@ impl<'a> Outputs<'a> {
     }
 
     fn checkpoint(&mut self, task: &LmTask, opt: &AdamW, ema: Option<&Ema>, state: &LoopState) -> anyhow::Result<()> {
+        self.track.flush()?;
         let snap = Snapshot { model: &task.vs, optimizer: opt.state(), ema: ema.map(Ema::state), state };
         self.checkpoints.save(snap, self.keep_checkpoints.max(1), &self.metadata)?;
         self.heartbeat(state.step)
