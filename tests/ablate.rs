@@ -129,6 +129,13 @@ fn the_issue_command_runs_six_trials_skips_them_again_and_reports_them() {
     for link in md.split("](").skip(1).map(|s| &s[..s.find(')').expect("link end")]) {
         assert!(dir.join(link).join("run.json").is_file(), "{link} links a run");
     }
+    let svg = std::fs::read_to_string(dir.join("report.svg")).expect("report.svg");
+    // Three rows: per metric panel one marker per row; their eval curves overlaid in the last.
+    assert_eq!(svg.matches("<circle").count(), 4 * 3, "a marker per metric and row");
+    for label in ["eval loss", "masked accuracy", "model.n_layers", "mean over seeds"] {
+        assert!(svg.contains(label), "{label} missing from report.svg");
+    }
+    assert!(std::fs::read(dir.join("report.png")).expect("report.png").starts_with(b"\x89PNG"));
     let csv = std::fs::read_to_string(dir.join("report.csv")).expect("report.csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 4);

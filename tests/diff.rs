@@ -148,6 +148,20 @@ fn three_runs_make_a_table_of_the_varying_rows() {
     let header = text.lines().find(|l| l.trim_start().starts_with("key")).expect("config header");
     assert_eq!(header.split_whitespace().collect::<Vec<_>>(), ["key", "A", "B", "C"]);
     assert!(text.contains("model.n_layers") && !text.contains("train.steps"), "{text}");
+
+    let mut plot_args = vec!["diff", "--plot", "cmp/curves.svg"];
+    plot_args.extend_from_slice(&args);
+    w.run(&plot_args).expect_code(0);
+    let svg = std::fs::read_to_string(w.path().join("cmp/curves.svg")).expect("the plot is written");
+    for label in ids.iter().map(String::as_str).chain(["train/loss", "eval/loss"]) {
+        assert!(svg.contains(label), "{label} missing from the plot");
+    }
+    // Each run's training curve is one polyline with every logged step (k points, k commas);
+    // legend samples are 2-point polylines.
+    let k = curve(&runs[0], "train", "loss").len();
+    assert!(k > 2, "the tiny experiment logs train/loss {k} times");
+    let drawn = svg.lines().filter(|l| l.contains("<polyline") && l.matches(',').count() == k).count();
+    assert_eq!(drawn, 3, "train/loss: one curve of {k} points per run");
 }
 
 #[test]
@@ -353,6 +367,8 @@ fn bad_input_exits_2_naming_the_file_and_writes_nothing() {
     expect(w.run(&["freeze", &missing, "-o", "x.toml"]).expect_code(2), "resolved.toml is missing");
     assert!(!w.path().join("x.toml").exists(), "nothing written");
     expect(w.run(&["diff", &id(&good), "tiny/nope"]).expect_code(2), "no run `tiny/nope`");
+    expect(w.run(&["diff", "--plot", "c.pdf", &id(&good), &id(&good)]).expect_code(2), ".png or .svg");
+    assert!(!w.path().join("c.pdf").exists(), "nothing drawn");
     w.run(&["diff", &id(&good)]).expect_code(2);
     let other = broken("other-family", &|d| {
         let p = d.join("config/resolved.toml");

@@ -1,8 +1,10 @@
 //! `helico ablate report ID`: the axis × metric table of an ablation. One row per combination
 //! of non-seed axis values (the oat base row first), each metric as mean ± sd over the seed
 //! replicas that finished, with links to their runs; written as report.md and report.csv into
-//! the ablation directory. [`Report`] is the table as data, for plots.
+//! the ablation directory, with report.png/.svg: each metric per row (mean ± sd), and the rows'
+//! evaluation-loss curves (mean over seeds at each step) overlaid.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,8 @@ use super::plan::{Setting, State, Trial};
 use super::spec::Mode;
 use super::store;
 use crate::run::info::{RunInfo, Status, all_runs};
+use crate::track::metrics;
+use crate::track::plot::{self, Chart, Panel, Series};
 
 /// The metrics tabulated: a key of a run's summary.json and its column title.
 pub const METRICS: [(&str, &str); 4] = [
@@ -47,6 +51,9 @@ pub struct Row {
     pub trials: Vec<usize>,
     /// Run ids of the trials with results (`<name>/<dir>`).
     pub runs: Vec<String>,
+    /// Their directories, for the curves.
+    #[serde(skip)]
+    pub run_dirs: Vec<PathBuf>,
     /// One per metric.
     pub stats: Vec<Stat>,
 }
@@ -109,7 +116,14 @@ pub fn build(root: &Path, dir: &Path) -> anyhow::Result<Report> {
             Some(i) => i,
             None => {
                 let is_base = !settings.is_empty() && base_key.as_ref() == Some(&result_trial(&trials, t).run_key);
-                rows.push(Row { settings, is_base, trials: Vec::new(), runs: Vec::new(), stats: Vec::new() });
+                rows.push(Row {
+                    settings,
+                    is_base,
+                    trials: Vec::new(),
+                    runs: Vec::new(),
+                    run_dirs: Vec::new(),
+                    stats: Vec::new(),
+                });
                 values.push(vec![Vec::new(); METRICS.len()]);
                 rows.len() - 1
             }
@@ -125,6 +139,7 @@ pub fn build(root: &Path, dir: &Path) -> anyhow::Result<Report> {
                     }
                 }
                 rows[i].runs.push(info.id.clone());
+                rows[i].run_dirs.push(run_dir.clone());
             }
             None => {
                 missing.push(Missing { trial: t.index, axes: t.axes.clone(), state: t.state, error: t.error.clone() })
@@ -242,15 +257,76 @@ impl Report {
         out
     }
 
-    /// Writes report.md and report.csv into the ablation directory.
+    /// Writes report.md, report.csv, report.png and report.svg into the ablation directory.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         for (name, text) in [("report.md", self.markdown()), ("report.csv", self.csv())] {
             let path = dir.join(name);
             crate::atomic::write(&path, text.as_bytes())
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
+        let panels = self.panels();
+        for name in ["report.png", "report.svg"] {
+            plot::figure(&dir.join(name), &panels)?;
+        }
         Ok(())
     }
+
+    /// One panel per metric (a point per row, ±sd over seeds), then the rows' eval/loss curves.
+    fn panels(&self) -> Vec<Panel> {
+        let labels: Vec<String> = self.rows.iter().map(|r| self.labels(r).join(" ").trim().to_owned()).collect();
+        let x_label = match self.mode {
+            Mode::Oat => "axis value".to_owned(),
+            Mode::Grid => self.axes.join(", "),
+        };
+        let mut panels: Vec<Panel> = METRICS
+            .iter()
+            .enumerate()
+            .map(|(m, (_, title))| Panel {
+                title: (*title).to_owned(),
+                x_label: x_label.clone(),
+                y_label: (*title).to_owned(),
+                chart: Chart::Categories {
+                    labels: labels.clone(),
+                    values: self.rows.iter().map(|r| r.stats[m].mean.map(|mean| (mean, r.stats[m].sd))).collect(),
+                },
+            })
+            .collect();
+        let curves = self
+            .rows
+            .iter()
+            .zip(&labels)
+            .map(|(row, label)| Series { label: label.clone(), points: mean_curve(&row.run_dirs, "eval", "loss") })
+            .collect();
+        panels.push(Panel {
+            title: "eval loss during training (mean over seeds)".into(),
+            x_label: "step".into(),
+            y_label: "eval loss".into(),
+            chart: Chart::Lines(curves),
+        });
+        panels
+    }
+}
+
+/// The mean of `split`/`metric` over runs at the steps every run logged it; runs whose
+/// metrics.jsonl cannot be read are left out (the table still has their summary).
+fn mean_curve(runs: &[PathBuf], split: &str, metric: &str) -> Vec<(f64, f64)> {
+    let curves: Vec<BTreeMap<u64, f64>> = runs
+        .iter()
+        .filter_map(|dir| metrics::read(&dir.join(metrics::FILE)).ok())
+        .map(|records| {
+            records
+                .iter()
+                .filter(|r| r.split == split)
+                .filter_map(|r| r.values.get(metric).map(|v| (r.step, *v)))
+                .collect()
+        })
+        .collect();
+    let Some(first) = curves.first() else { return Vec::new() };
+    first
+        .keys()
+        .filter(|step| curves.iter().all(|c| c.contains_key(step)))
+        .map(|step| (*step as f64, curves.iter().map(|c| c[step]).sum::<f64>() / curves.len() as f64))
+        .collect()
 }
 
 fn state_name(state: State) -> &'static str {

@@ -61,7 +61,8 @@ Exit codes: 0 every trial has a completed run · 1 a trial failed · 2 invalid i
 #[derive(Subcommand)]
 pub enum AblateCommand {
     /// Tabulate an ablation: axis values × metrics (mean ± sd over seeds, links to runs), also
-    /// written as report.md and report.csv into the ablation's directory.
+    /// written as report.md, report.csv and a plot (report.png, report.svg) into the ablation's
+    /// directory.
     Report(ReportArgs),
 }
 
@@ -125,7 +126,8 @@ fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let (md, csv) = (dir.join("report.md"), dir.join("report.csv"));
-        println!("{}\nwritten: {}, {}", report.markdown(), md.display(), csv.display());
+        let plot = dir.join("report.png");
+        println!("{}\nwritten: {}, {}, {} (and .svg)", report.markdown(), md.display(), csv.display(), plot.display());
     }
     Ok(ExitCode::SUCCESS)
 }

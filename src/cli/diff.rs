@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use helico::config::schema::Schema;
+use helico::exit::BadInput;
 use helico::run::compare::RunView;
 use helico::run::diff::{self, render};
 use helico::run::select;
+use helico::track::plot;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -28,7 +30,7 @@ pub struct DiffArgs {
     /// Print Markdown tables (for pull requests and notes).
     #[arg(long, conflicts_with = "json")]
     pub md: bool,
-    /// Overlay the runs' metric curves in this image file.
+    /// Overlay the runs' metric curves in this image file (.png or .svg), one panel per metric.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Where run directories are; also where seed replicas are looked for.
@@ -40,6 +42,10 @@ pub struct DiffArgs {
 }
 
 pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &a.plot {
+        // Before any work: a name that cannot be drawn is the user's to fix.
+        plot::Format::of(file).map_err(|e| BadInput(format!("--plot: {e}")))?;
+    }
     let schema = Schema::experiment();
     let mut views = Vec::new();
     for spec in &a.runs {
@@ -48,12 +54,9 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
     let opts = diff::Options { all: a.all, code: a.code, data: a.data, root: a.runs_dir.clone() };
     let d = diff::diff(&views, &opts, &schema)?;
     if let Some(file) = &a.plot {
-        let series = diff::metrics::plot_series(&views, a.all);
-        eprintln!(
-            "note: --plot {}: {} curves collected, not drawn: drawing waits for the plot module",
-            file.display(),
-            series.len()
-        );
+        let panels = diff::metrics::plot_panels(&views, a.all);
+        plot::figure(file, &panels)?;
+        eprintln!("plot: {} ({} metrics)", file.display(), panels.len());
     }
     match (a.json, a.md) {
         (true, _) => println!("{}", serde_json::to_string_pretty(&d)?),

@@ -99,8 +99,7 @@ impl<'a> Sampler<'a> {
         let (b, l) = real.size2().expect("real: [B, L]");
 
         let allowed = Tensor::from_slice(&self.vocab.domain_tokens(domain)).to_device(self.rt.device);
-        let forbidden =
-            Tensor::ones([self.vocab.len() as i64], (Kind::Bool, self.rt.device)).index_fill(0, &allowed, 0); // [V]
+        let forbidden = Tensor::ones([self.vocab.len()], (Kind::Bool, self.rt.device)).index_fill(0, &allowed, 0); // [V]
 
         let mut rng = SplitMix64(seed);
         let mut x = batch.tokens.shallow_clone(); // [B, L]

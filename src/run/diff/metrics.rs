@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::Options;
 use crate::config::schema::Schema;
 use crate::run::compare::{Replicas, RunView, replicas, series};
+use crate::track::plot::{Chart, Panel, Series as PlotSeries};
 
 /// The noise rule as the output states it.
 pub const NOISE_RULE: &str = "a delta exceeds seed noise when |Δ of seed means| > 2 × pooled sd; seed replicas are finished runs under the runs directory whose semantic config differs only in `seed`";
@@ -80,14 +81,6 @@ pub enum Noise {
     },
     /// One run per side: no estimate of the seed noise.
     NoReplicas,
-}
-
-/// One run's curve of one metric, for `--plot`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Series {
-    pub run: String,
-    pub metric: String,
-    pub points: Vec<(u64, f64)>,
 }
 
 /// Whether larger values are better: accuracies and throughputs; losses, perplexities and
@@ -172,17 +165,29 @@ pub fn noise(base: Option<SeedStats>, other: Option<SeedStats>) -> Noise {
     if delta.abs() > 2.0 * pooled_sd { Noise::Beyond { delta, pooled_sd } } else { Noise::Within { delta, pooled_sd } }
 }
 
-/// The curves `--plot` overlays: every shown metric of every run.
-pub fn plot_series(views: &[RunView], all: bool) -> Vec<Series> {
-    let mut out = Vec::new();
-    for v in views {
-        for (metric, points) in series(&v.metrics) {
-            if shown(&metric, all) {
-                out.push(Series { run: v.info.id.clone(), metric, points });
-            }
-        }
-    }
-    out
+/// What `--plot` draws: one panel per shown metric, each run's curve of it overlaid, in the
+/// order the runs were named.
+pub fn plot_panels(views: &[RunView], all: bool) -> Vec<Panel> {
+    let curves: Vec<BTreeMap<String, Vec<(u64, f64)>>> = views.iter().map(|v| series(&v.metrics)).collect();
+    let names: BTreeSet<&String> = curves.iter().flat_map(|c| c.keys()).filter(|k| shown(k, all)).collect();
+    names
+        .into_iter()
+        .map(|name| Panel {
+            title: name.clone(),
+            x_label: "step".into(),
+            y_label: name.clone(),
+            chart: Chart::Lines(
+                views
+                    .iter()
+                    .zip(&curves)
+                    .map(|(v, c)| PlotSeries {
+                        label: v.info.id.clone(),
+                        points: c.get(name).map_or_else(Vec::new, |p| p.iter().map(|&(s, y)| (s as f64, y)).collect()),
+                    })
+                    .collect(),
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]
