@@ -350,3 +350,24 @@ fn help_pins_the_ablate_surface() {
     snapshot!("help__ablate", helico_run(&["ablate", "--help"]).expect_code(0).stdout);
     snapshot!("help__ablate_report", helico_run(&["ablate", "report", "--help"]).expect_code(0).stdout);
 }
+
+/// Every sweep shipped in ablations/ plans against the experiments it names, writing nothing.
+#[test]
+fn shipped_ablation_files_plan() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let runs_dir = runs.path().to_str().expect("utf8");
+    let mut files: Vec<_> = std::fs::read_dir(crate::support::root().join("ablations"))
+        .expect("ablations/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "ablations/ holds at least one example");
+    for file in files {
+        let file = file.to_str().expect("utf8");
+        let out = helico_run(&["ablate", file, "--dry-run", "--json", "--runs-dir", runs_dir]).expect_code(0);
+        let plan: Value = serde_json::from_str(&out.stdout).expect("json");
+        assert!(plan["trials"].as_array().is_some_and(|t| !t.is_empty()), "{file}: no trials");
+    }
+    assert_eq!(std::fs::read_dir(runs.path()).expect("runs dir").count(), 0, "a dry run writes nothing");
+}

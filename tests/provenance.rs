@@ -106,7 +106,7 @@ fn clean_repo_matches_git() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     committed_repo(root);
-    let snap = git::capture(&root.join("sub"), &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    let snap = git::capture(&root.join("sub"), &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     let info = &snap.info;
     assert_eq!(info.state, RepoState::Repo);
     assert_eq!(info.sha.as_deref(), Some(git(root, &["rev-parse", "HEAD"]).as_str()));
@@ -158,7 +158,7 @@ fn dirty_patch_reproduces_worktree_with_git_apply() {
     write(root, "ignored/x.txt", "ignored by directory\n");
     write(root, "new/deep/h.log", "ignored, nested\n");
 
-    let snap = git::capture(root, &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    let snap = git::capture(root, &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     let info = &snap.info;
     assert!(info.dirty);
     let porcelain = git(root, &["status", "--porcelain", "-uall"]);
@@ -201,6 +201,36 @@ fn dirty_patch_reproduces_worktree_with_git_apply() {
     assert_eq!(applied["tracked.bin"].0, b"\x00\x01\x02binary\x00", "binary files stay at HEAD");
 }
 
+/// A runs directory that no .gitignore covers is still not a change to the code: otherwise
+/// every run would give the next one a new code hash and nothing would ever be recognised as
+/// already run. Other untracked files still count; runs outside the tree change nothing.
+#[test]
+fn the_runs_directory_never_counts_as_a_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    committed_repo(root);
+    write(root, "out/runs/demo/1/metrics.jsonl", "{}\n");
+    write(root, "out/runs/_ablations/a/trials.json", "[]\n");
+    let runs = root.join("out/runs");
+    let snap = git::capture(root, &[&runs], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    assert!(!snap.info.dirty && snap.info.untracked == 0 && snap.patch.is_empty(), "{:?}", snap.info);
+    let unexcluded = git::capture(root, &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    assert_eq!(unexcluded.info.untracked, 2, "without the exclusion git sees both files");
+
+    write(root, "out/notes.txt", "mine\n");
+    let snap = git::capture(&root.join("sub"), &[&runs], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    assert_eq!(snap.info.untracked, 1);
+    let text = String::from_utf8_lossy(&snap.patch);
+    assert!(text.contains("out/notes.txt") && !text.contains("metrics.jsonl"), "{text}");
+    // The working tree itself, or a directory outside it, excludes nothing.
+    for outputs in [vec![root.to_path_buf()], vec![std::env::temp_dir()]] {
+        let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+        let snap = git::capture(root, &outputs, &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+        assert_eq!(snap.info.untracked, 3, "{outputs:?}");
+    }
+    assert_eq!(git(root, &["status", "--porcelain", "-uall"]).lines().count(), 3, "nothing written to the repository");
+}
+
 #[test]
 fn unborn_branch_diffs_against_empty_tree() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -214,7 +244,7 @@ fn unborn_branch_diffs_against_empty_tree() {
     write(&root, ".gitignore", "target/\n");
     write(&root, "target/out.o", "ignored\n");
 
-    let snap = git::capture(&root, &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    let snap = git::capture(&root, &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     assert_eq!(snap.info.state, RepoState::UnbornBranch);
     assert_eq!((snap.info.sha.as_deref(), snap.info.tree.as_deref()), (None, None));
     assert_eq!(snap.info.branch.as_deref(), Some("main"));
@@ -235,11 +265,11 @@ fn outside_a_repository_is_unknown_not_an_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let in_repo = git_cmd(dir.path(), &["rev-parse", "--git-dir"]).output().expect("git runs");
     assert!(!in_repo.status.success(), "the temp dir {} is inside a repository", dir.path().display());
-    let snap = git::capture(dir.path(), &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    let snap = git::capture(dir.path(), &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     assert_eq!(snap.info.state, RepoState::Unknown);
     assert_eq!((snap.info.sha.as_deref(), snap.info.dirty), (None, false));
     assert!(snap.patch.is_empty());
-    assert!(git::capture(&dir.path().join("missing"), &no_secrets(), DEFAULT_PATCH_CAP).is_err());
+    assert!(git::capture(&dir.path().join("missing"), &[], &no_secrets(), DEFAULT_PATCH_CAP).is_err());
 }
 
 #[test]
@@ -257,10 +287,10 @@ fn patch_cap_truncates_at_file_boundaries() {
     huge.set_len(MAX_HASHED_BYTES + 1).expect("grow sparse file");
     fs::remove_file(root.join("d.txt")).expect("delete");
 
-    let full = git::capture(root, &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
+    let full = git::capture(root, &[], &no_secrets(), DEFAULT_PATCH_CAP).expect("capture");
     assert!(!full.info.patch_truncated);
     let cap = 700;
-    let capped = git::capture(root, &no_secrets(), cap).expect("capture");
+    let capped = git::capture(root, &[], &no_secrets(), cap).expect("capture");
     let info = &capped.info;
     assert!(info.patch_truncated);
     assert!(!info.omitted.is_empty());
@@ -292,7 +322,7 @@ fn secrets_never_reach_patch_or_env_json() {
     write(root, "config/local.toml", format!("hf = \"{HF_TOKEN}\"\nservice = \"{ENV_SECRET}\"\nbase = \"{sha}\"\n"));
     let redactor = Redactor::from_vars([("MY_SERVICE_TOKEN", ENV_SECRET)]);
 
-    let snap = git::capture(root, &redactor, DEFAULT_PATCH_CAP).expect("capture");
+    let snap = git::capture(root, &[], &redactor, DEFAULT_PATCH_CAP).expect("capture");
     let text = String::from_utf8(snap.patch.clone()).expect("UTF-8 patch");
     assert!(!text.contains(HF_TOKEN) && !text.contains(ENV_SECRET), "{text}");
     assert!(text.contains("[REDACTED:huggingface-token]") && text.contains("[REDACTED:MY_SERVICE_TOKEN]"), "{text}");

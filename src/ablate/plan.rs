@@ -218,7 +218,8 @@ fn duration(secs: f64) -> String {
 pub fn plan(spec: Spec, root: &Path, previous: Option<(&str, &[Trial])>) -> anyhow::Result<Planned> {
     let defs = spec.trials();
     let resolved = resolve_all(&spec, &defs)?;
-    let prov = Provenance::capture(Path::new(".")).context("cannot capture the code state for the trials' run keys")?;
+    let prov =
+        Provenance::capture(Path::new("."), root).context("cannot capture the code state for the trials' run keys")?;
     let code_hash = prov.code_hash();
     let data_hashes = data_hashes(&defs, &resolved)?;
     let runs = all_runs(root);

@@ -105,8 +105,10 @@ pub struct GitSnapshot {
 ///
 /// Outside a repository this returns state [`RepoState::Unknown`], not an error; errors are
 /// failures inside a repository. `cap` bounds `patch` (use [`DEFAULT_PATCH_CAP`]); a file
-/// larger than `cap` is listed by hash instead of diffed.
-pub fn capture(dir: &Path, redactor: &Redactor, cap: usize) -> Result<GitSnapshot, RunError> {
+/// larger than `cap` is listed by hash instead of diffed. `outputs` are directories helico
+/// writes (the runs directory): inside the working tree they count as ignored even when no
+/// .gitignore says so, or every run would change the code the next one sees.
+pub fn capture(dir: &Path, outputs: &[&Path], redactor: &Redactor, cap: usize) -> Result<GitSnapshot, RunError> {
     fs::metadata(dir).map_err(|source| RunError::Io { path: dir.to_path_buf(), source })?;
     let git_err = |source: git2::Error| RunError::Git { dir: dir.to_path_buf(), source };
     let repo = match Repository::discover(dir) {
@@ -137,6 +139,10 @@ pub fn capture(dir: &Path, redactor: &Redactor, cap: usize) -> Result<GitSnapsho
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
         return Ok(GitSnapshot { info, patch: Vec::new() });
     };
+    for rule in output_rules(&workdir, outputs) {
+        // In memory, for this handle only: nothing is written to the repository.
+        repo.add_ignore_rule(&rule).map_err(git_err)?;
+    }
 
     let mut status_opts = StatusOptions::new();
     status_opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
@@ -176,6 +182,19 @@ impl GitInfo {
             excluded: Vec::new(),
         }
     }
+}
+
+/// Ignore rules (`/path/`, anchored at the working tree) for the `outputs` that lie strictly
+/// inside `workdir`; outputs elsewhere, or the working tree itself, give none.
+fn output_rules(workdir: &Path, outputs: &[&Path]) -> Vec<String> {
+    let Ok(workdir) = workdir.canonicalize() else { return Vec::new() };
+    outputs
+        .iter()
+        .filter_map(|out| out.canonicalize().ok())
+        .filter_map(|out| out.strip_prefix(&workdir).ok().map(Path::to_path_buf))
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .filter_map(|rel| rel.to_str().map(|r| format!("/{}/", r.replace('\\', "/"))))
+        .collect()
 }
 
 /// Renders `diff` file by file into the capped patch, filling the patch fields of `info`.

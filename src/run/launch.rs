@@ -68,7 +68,7 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
     let exp = &resolved.experiment;
     let data = load_data(exp)?;
     let manifest = manifest_of(exp, &data)?;
-    let prov = Provenance::capture(Path::new("."))?;
+    let prov = Provenance::capture(Path::new("."), &opts.root)?;
     let identity = Identity::new(resolved.config_hash.clone(), prov.code_hash(), manifest.hash.clone());
     if !opts.force {
         for (dir, info) in all_runs(&opts.root).into_iter().filter(|(_, i)| i.identity.run_key == identity.run_key) {
@@ -127,7 +127,9 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
             &manifest.hash[..12]
         )));
     }
-    let code = Provenance::capture(Path::new("."))?.code_hash();
+    // Run directories are <root>/<name>/<id>.
+    let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+    let code = Provenance::capture(Path::new("."), root)?.code_hash();
     if code != info.identity.code_hash {
         eprintln!("warning: the code changed since run {} started: the resumed steps run different code", info.id);
     }

@@ -35,10 +35,11 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// Captures git state (of the working directory's repository) and the environment.
-    pub fn capture(workdir: &Path) -> anyhow::Result<Provenance> {
+    /// Captures git state (of the working directory's repository) and the environment;
+    /// `runs_root` (where runs are written) never counts as a change to the code.
+    pub fn capture(workdir: &Path, runs_root: &Path) -> anyhow::Result<Provenance> {
         let redactor = Redactor::from_env();
-        let git = super::git::capture(workdir, &redactor, super::git::DEFAULT_PATCH_CAP)
+        let git = super::git::capture(workdir, &[runs_root], &redactor, super::git::DEFAULT_PATCH_CAP)
             .with_context(|| format!("cannot read the git state of {}", workdir.display()))?;
         let env = EnvInfo::collect(&redactor);
         Ok(Provenance { git, env, redactor })
