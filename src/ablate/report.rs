@@ -271,12 +271,34 @@ impl Report {
         Ok(())
     }
 
-    /// One panel per metric (a point per row, ±sd over seeds), then the rows' eval/loss curves.
+    /// One panel per metric (a point per row, ±sd over seeds), then the rows' loss curves.
     fn panels(&self) -> Vec<Panel> {
-        let labels: Vec<String> = self.rows.iter().map(|r| self.labels(r).join(" ").trim().to_owned()).collect();
+        // Rows are told apart by the axes whose value differs between them.
+        let varying: Vec<&String> = self
+            .axes
+            .iter()
+            .filter(|a| {
+                let value = |r: &Row| r.settings.iter().find(|s| &s.axis == *a).map(|s| s.value.clone());
+                self.rows.iter().any(|r| value(r) != self.rows.first().and_then(value))
+            })
+            .collect();
+        let labels: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| match self.mode {
+                Mode::Oat => self.labels(r).join("=").trim_end_matches('=').to_owned(),
+                Mode::Grid => r
+                    .settings
+                    .iter()
+                    .filter(|s| varying.contains(&&s.axis))
+                    .map(|s| format!("{}={}", s.axis.rsplit('.').next().unwrap_or(&s.axis), s.value))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect();
         let x_label = match self.mode {
-            Mode::Oat => "axis value".to_owned(),
-            Mode::Grid => self.axes.join(", "),
+            Mode::Oat => "axis = value".to_owned(),
+            Mode::Grid => varying.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "),
         };
         let mut panels: Vec<Panel> = METRICS
             .iter()
@@ -291,18 +313,20 @@ impl Report {
                 },
             })
             .collect();
-        let curves = self
-            .rows
-            .iter()
-            .zip(&labels)
-            .map(|(row, label)| Series { label: label.clone(), points: mean_curve(&row.run_dirs, "eval", "loss") })
-            .collect();
-        panels.push(Panel {
-            title: "eval loss during training (mean over seeds)".into(),
-            x_label: "step".into(),
-            y_label: "eval loss".into(),
-            chart: Chart::Lines(curves),
-        });
+        for split in ["train", "eval"] {
+            let curves = self
+                .rows
+                .iter()
+                .zip(&labels)
+                .map(|(row, label)| Series { label: label.clone(), points: mean_curve(&row.run_dirs, split, "loss") })
+                .collect();
+            panels.push(Panel {
+                title: format!("{split} loss during training (mean over seeds)"),
+                x_label: "step".into(),
+                y_label: format!("{split} loss"),
+                chart: Chart::Lines(curves),
+            });
+        }
         panels
     }
 }

@@ -220,6 +220,10 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, serie
             .map_err(err)?
             .label(s.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        // A line needs two points: a lone one (a single evaluation) is drawn as a marker.
+        if finite(s).count() == 1 {
+            chart.draw_series(finite(s).map(|p| Circle::new(p, 4, style.filled()))).map_err(err)?;
+        }
     }
     if series.len() > 1 || series.iter().any(|s| !s.label.is_empty()) {
         chart
