@@ -1,6 +1,7 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
-//! LM vocabulary, packing and dataset, and the data manifest behind a run's data hash.
+//! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and multiple
+//! sequence alignments.
 
 pub mod ccd;
 pub mod cif;
@@ -8,6 +9,7 @@ pub mod demo;
 mod error;
 pub mod lm;
 pub mod manifest;
+pub mod msa;
 pub mod packing;
 pub mod seqs;
 pub mod smiles;
