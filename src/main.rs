@@ -34,6 +34,9 @@ enum Command {
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
+    /// Validate inference inputs (Boltz YAML, AlphaFold 3 or Protenix JSON, mmCIF,
+    /// --sequences) and print their entities.
+    Inputs(cli::inputs::InputsArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
+        Command::Inputs(a) => cli::inputs::inputs(a),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ mod config;
 mod d3pm;
 mod data_support;
 mod demo;
+mod inputs;
 mod msa;
 mod provenance;
 mod runs;

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod demo_data;
 pub mod explain;
+pub mod inputs;
 pub mod registry;
 pub mod run;
 pub mod sample;
