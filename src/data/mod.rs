@@ -1,12 +1,14 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
-//! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, multiple
-//! sequence alignments, and inference inputs.
+//! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and the AF3
+//! path: structures, tokens, features, crops, multiple sequence alignments and inference inputs.
 
 pub mod ccd;
 pub mod cif;
+pub mod crop;
 pub mod demo;
 mod error;
+pub mod features;
 pub mod inputs;
 pub mod lm;
 pub mod manifest;
@@ -14,6 +16,8 @@ pub mod msa;
 pub mod packing;
 pub mod seqs;
 pub mod smiles;
+pub mod structure;
+pub mod tokenize;
 pub mod vocab;
 
 pub use error::{DataError, Result, SmilesProblem};
