@@ -153,7 +153,8 @@ const PROTENIX: &str = r#"[
      {"entity1": "1", "position1": "3", "atom1": "ND2", "entity2": 3, "position2": 1, "atom2": "C1"},
      {"entity1": 3, "copy1": 1, "position1": 1, "atom1": "O4", "entity2": 3, "copy2": 1, "position2": 2, "atom2": "C1"}
    ]},
-  {"name": "job2", "sequences": [{"dnaSequence": {"sequence": "ACGT", "count": 1}}]}
+  {"name": "job2", "sequences": [{"dnaSequence": {"sequence": "ACGT", "count": 1}}],
+   "dialect": "alphafoldserver", "version": 1}
 ]
 "#;
 
@@ -294,7 +295,7 @@ fn broken_inputs_report_every_problem() {
  "covalent_bonds": [{"entity1": 7, "position1": 1, "atom1": "N", "entity2": 1, "position2": 1, "atom2": "N"},
                     {"entity1": 1, "copy1": 1, "position1": 1, "atom1": "N", "entity2": 3, "position2": 1, "atom2": "MG"}],
  "constraint": {"contact": []}},
- {"name": "q", "sequences": []}]
+ {"name": "q", "sequences": [], "dialect": "alphafold3", "version": 2}]
 "#,
         ),
         ("empty.json", "[]\n"),

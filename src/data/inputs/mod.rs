@@ -8,7 +8,8 @@
 //! - AlphaFold 3 JSON, `dialect: alphafold3`, versions 1–4
 //!   (<https://github.com/google-deepmind/alphafold3/blob/main/docs/input.md>);
 //! - Protenix JSON, a list of jobs (`bytedance/Protenix` `docs/infer_json_format.md`), which
-//!   also reads AlphaFold Server-style lists that use only the fields Protenix shares;
+//!   also reads AlphaFold Server lists (`dialect: alphafoldserver`) that use only the fields
+//!   Protenix shares;
 //! - mmCIF or BinaryCIF (entities and chains of a deposited structure).
 //!
 //! Paths inside an input (MSAs, templates, a user CCD) are relative to the input file's

@@ -9,6 +9,10 @@
 //! `non_pairing.a3m`; or `pairedMsaPath`/`unpairedMsaPath`. A bond without copies joins copy
 //! i to copy i for every i (the counts must match), as Protenix does. Not read yet, and
 //! reported as such: `FILE_` ligands, `templatesPath`, `constraint`.
+//!
+//! AlphaFold Server files share this layout and add `dialect: "alphafoldserver"` and
+//! `version: 1`, which are accepted (and checked); their other fields (`glycans`,
+//! `useStructureTemplate`, `maxTemplateDate`) are unknown fields here.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -28,6 +32,9 @@ const CCD_PREFIX: &str = "CCD_";
 const FILE_PREFIX: &str = "FILE_";
 /// The only `msa.pairing_db` Protenix documents ("you should not change it").
 const PAIRING_DB: &str = "uniref100";
+/// AlphaFold Server's `dialect` and `version` (its `docs/input.md` "AlphaFold Server JSON").
+const SERVER_DIALECT: &str = "alphafoldserver";
+const SERVER_VERSION: i64 = 1;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +47,10 @@ struct Job {
     model_seeds: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     constraint: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    dialect: Option<Spanned<String>>,
+    #[serde(default)]
+    version: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +164,14 @@ fn convert(job: &Job, at: &str, file: &str, base: &Path, ccd: Option<&Ccd>) -> R
     let mut b = Builder::new(file, base, ccd);
     if job.sequences.is_empty() {
         b.problem(loc(&job.name), &format!("{at}.sequences"), "no entities", "list at least one chain or ligand");
+    }
+    if let Some(d) = job.dialect.as_ref().filter(|d| d.value != SERVER_DIALECT) {
+        let message = format!("dialect {:?}: a list of jobs is Protenix or {SERVER_DIALECT:?}", d.value);
+        b.problem(loc(d), &format!("{at}.dialect"), message, "AlphaFold 3 files are one job, not a list");
+    }
+    if let Some(v) = job.version.as_ref().filter(|v| v.value != SERVER_VERSION) {
+        let message = format!("version {}: AlphaFold Server files are version {SERVER_VERSION}", v.value);
+        b.problem(loc(v), &format!("{at}.version"), message, "");
     }
     if let Some(c) = &job.constraint {
         b.problem(loc(c), &format!("{at}.constraint"), "constraints are not supported yet", "remove the section");
