@@ -281,6 +281,14 @@ fn corrupt_tar_index_is_rejected() {
     std::fs::write(&not_tar, vec![b'x'; 1024]).unwrap();
     let err = TarIndex::open(&not_tar).unwrap_err().to_string();
     assert!(err.starts_with(&format!("{}: not a readable tar archive", not_tar.display())), "{err}");
+
+    // A gzipped tar cannot be read at an offset: refused, not indexed.
+    let gzipped = dir.path().join("msas.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &std::fs::read(&archive).unwrap()).unwrap();
+    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    let err = TarIndex::open(&gzipped).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}: not a readable tar archive", gzipped.display())), "{err}");
 }
 
 #[test]
