@@ -47,6 +47,9 @@ enum Command {
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
+    /// Validate inference inputs (Boltz YAML, AlphaFold 3 or Protenix JSON, mmCIF,
+    /// --sequences) and print their entities.
+    Inputs(cli::inputs::InputsArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Freeze(a) => cli::freeze::freeze(a),
         Command::Publish(a) => cli::publish::publish(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
+        Command::Inputs(a) => cli::inputs::inputs(a),
     };
     match result {
         Ok(code) => code,

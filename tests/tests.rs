@@ -10,6 +10,8 @@ mod data_support;
 mod demo;
 mod diff;
 mod features;
+mod inputs;
+mod msa;
 mod provenance;
 mod runs;
 mod smiles;

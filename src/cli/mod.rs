@@ -7,6 +7,7 @@ pub mod demo_data;
 pub mod diff;
 pub mod explain;
 pub mod freeze;
+pub mod inputs;
 pub mod ls;
 pub mod publish;
 pub mod registry;

@@ -1,7 +1,7 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
 //! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and the AF3
-//! path: structures, tokens, features and crops.
+//! path: structures, tokens, features, crops, multiple sequence alignments and inference inputs.
 
 pub mod ccd;
 pub mod cif;
@@ -9,8 +9,10 @@ pub mod crop;
 pub mod demo;
 mod error;
 pub mod features;
+pub mod inputs;
 pub mod lm;
 pub mod manifest;
+pub mod msa;
 pub mod packing;
 pub mod seqs;
 pub mod smiles;
