@@ -1,7 +1,7 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
 //! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and the AF3
-//! path: structures, tokens, features and crops.
+//! path: structures, tokens, features, crops, and their preprocessing (cache, manifest, loader).
 
 pub mod ccd;
 pub mod cif;
@@ -12,6 +12,7 @@ pub mod features;
 pub mod lm;
 pub mod manifest;
 pub mod packing;
+pub mod prep;
 pub mod seqs;
 pub mod smiles;
 pub mod structure;
