@@ -47,6 +47,12 @@ enum Command {
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
+    /// Turn a directory of mmCIF/BinaryCIF files into the per-structure cache AF3 training
+    /// reads, with a manifest of every entry and rejection; resumable.
+    Preprocess(cli::preprocess::PreprocessArgs),
+    /// Measure structure parsing on one core against gemmi, biotite and Biopython, and
+    /// preprocessing with several workers; results go to bench/results/.
+    BenchParse(cli::bench_parse::BenchParseArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
         Command::Freeze(a) => cli::freeze::freeze(a),
         Command::Publish(a) => cli::publish::publish(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
+        Command::Preprocess(a) => cli::preprocess::preprocess(a),
+        Command::BenchParse(a) => cli::bench_parse::bench_parse(a),
     };
     match result {
         Ok(code) => code,

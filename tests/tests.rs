@@ -10,6 +10,7 @@ mod data_support;
 mod demo;
 mod diff;
 mod features;
+mod preprocess;
 mod provenance;
 mod runs;
 mod smiles;

@@ -2,12 +2,14 @@
 //! function that wires them to the library.
 
 pub mod ablate;
+pub mod bench_parse;
 pub mod check;
 pub mod demo_data;
 pub mod diff;
 pub mod explain;
 pub mod freeze;
 pub mod ls;
+pub mod preprocess;
 pub mod publish;
 pub mod registry;
 pub mod run;
