@@ -20,7 +20,10 @@ use serde_json::Value;
 
 use crate::data::ccd::Ccd;
 use crate::data::cif::CifFile;
-use crate::data::prep::{self, Job, Params};
+use crate::data::crop::crop;
+use crate::data::packing::SplitMix64;
+use crate::data::prep::loader::{AF3_INITIAL_CROP, Af3Dataset, LoaderConfig};
+use crate::data::prep::{self, CachedStructure, Job, Params};
 use crate::data::structure::{Options, Structure};
 use crate::data::tokenize::{TokenizeOptions, tokenize};
 
@@ -52,6 +55,20 @@ pub struct Throughput {
     pub mb_per_second: f64,
 }
 
+/// Reading preprocessed entries back: the cache file alone, and a whole training example.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheLoad {
+    pub entries: usize,
+    pub mean_tokens: f64,
+    pub mean_atoms: f64,
+    /// Memory-map and decode a cache file (structure, tokens, components), mean per entry.
+    pub load_ms: f64,
+    /// Load and crop to 384 tokens (AF3 §2.7 method drawn with AF3's weights).
+    pub crop_ms: f64,
+    /// Load, crop to 384 tokens and build `Features` (what the loader does per example).
+    pub example_ms: f64,
+}
+
 /// Preprocessing wall time with `jobs` workers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scaling {
@@ -69,6 +86,7 @@ pub struct Report {
     pub bytes: u64,
     pub single_core: Vec<Throughput>,
     pub preprocess: Vec<Scaling>,
+    pub cache: CacheLoad,
     /// helico "parse + tokenize" over gemmi's and over Biopython's structures per second.
     pub vs_gemmi: f64,
     pub vs_biopython: f64,
@@ -115,7 +133,7 @@ pub fn run(bench: &ParseBench) -> anyhow::Result<Report> {
     }
     set_affinity(&affinity)?;
 
-    let preprocess = scaling(bench, &ccd)?;
+    let (preprocess, cache) = scaling(bench, &ccd)?;
     let per_second =
         |library: &str| single_core.iter().find(|t| t.library == library).map_or(f64::NAN, |t| t.structures_per_second);
     let ours = per_second("helico");
@@ -126,6 +144,7 @@ pub fn run(bench: &ParseBench) -> anyhow::Result<Report> {
         vs_biopython: ours / per_second("Biopython"),
         single_core,
         preprocess,
+        cache,
         cpu: cpu_model(),
         cores,
         python: python["python"].as_str().unwrap_or("?").to_owned(),
@@ -191,16 +210,16 @@ fn python_libraries(bench: &ParseBench, cpu: usize) -> anyhow::Result<Value> {
     serde_json::from_slice(&out.stdout).context("the Python benchmark prints JSON")
 }
 
-/// Preprocesses `copies` copies of the files (links under distinct names) with each worker
-/// count, into fresh directories; the CCD is loaded once, outside the timing.
-fn scaling(bench: &ParseBench, ccd: &Ccd) -> anyhow::Result<Vec<Scaling>> {
+/// Preprocesses `copies` copies of the files with each worker count, into fresh directories
+/// (the CCD is loaded once, outside the timing), then times reading the entries back.
+fn scaling(bench: &ParseBench, ccd: &Ccd) -> anyhow::Result<(Vec<Scaling>, CacheLoad)> {
     let dir = std::env::temp_dir().join(format!("helico-bench-parse-{}", std::process::id()));
     let result = scaling_in(bench, ccd, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn scaling_in(bench: &ParseBench, ccd: &Ccd, dir: &Path) -> anyhow::Result<Vec<Scaling>> {
+fn scaling_in(bench: &ParseBench, ccd: &Ccd, dir: &Path) -> anyhow::Result<(Vec<Scaling>, CacheLoad)> {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).with_context(|| format!("cannot create {}", src.display()))?;
     for copy in 0..bench.copies {
@@ -234,7 +253,52 @@ fn scaling_in(bench: &ParseBench, ccd: &Ccd, dir: &Path) -> anyhow::Result<Vec<S
             speedup: first / summary.seconds,
         });
     }
-    Ok(out)
+    let first = dir.join(format!("out-{}", bench.jobs.first().context("at least one worker count")?));
+    Ok((out, cache_load(&first, bench.min_seconds)?))
+}
+
+fn cache_load(dir: &Path, min_seconds: f64) -> anyhow::Result<CacheLoad> {
+    let dataset = Af3Dataset::open(dir)?;
+    let n = dataset.len();
+    if n == 0 {
+        bail!("no entry was kept in {}", dir.display());
+    }
+    let mut atoms = 0;
+    for e in dataset.entries() {
+        atoms += CachedStructure::read(&e.path)?.structure.atoms.len();
+    }
+    let (rounds, seconds) = repeat(min_seconds, || {
+        for e in dataset.entries() {
+            CachedStructure::read(&e.path)?;
+        }
+        Ok(())
+    })?;
+    let load_ms = seconds * 1e3 / (rounds as f64 * n as f64);
+    let config = LoaderConfig { crop_size: AF3_INITIAL_CROP, workers: 0, ..LoaderConfig::default() };
+    let (rounds, seconds) = repeat(min_seconds, || {
+        for (i, e) in dataset.entries().iter().enumerate() {
+            let cached = CachedStructure::read(&e.path)?;
+            let mut rng = SplitMix64(i as u64);
+            let method = config.crop_weights.choose(&mut rng);
+            crop(&cached.structure, &cached.tokens, config.crop_size, method, &[], &mut rng);
+        }
+        Ok(())
+    })?;
+    let crop_ms = seconds * 1e3 / (rounds as f64 * n as f64);
+    let (rounds, seconds) = repeat(min_seconds, || {
+        for i in 0..n {
+            dataset.example(&config, i, i as u64)?;
+        }
+        Ok(())
+    })?;
+    Ok(CacheLoad {
+        entries: n,
+        mean_tokens: dataset.entries().iter().map(|e| e.tokens as f64).sum::<f64>() / n as f64,
+        mean_atoms: atoms as f64 / n as f64,
+        load_ms,
+        crop_ms,
+        example_ms: seconds * 1e3 / (rounds as f64 * n as f64),
+    })
 }
 
 /// Pins the calling thread to the CPU it runs on; returns that CPU and the affinity to restore.
@@ -305,5 +369,13 @@ pub fn markdown(report: &Report, command: &str, commit: &str, date: &str) -> Str
             s.jobs, s.structures, s.seconds, s.structures_per_second, s.speedup
         );
     }
+    let c = &report.cache;
+    md += &format!(
+        "\n## Reading the cache (one thread)\n\n\
+         {} entries, {:.0} tokens and {:.0} atoms on average: a cache file loads (mmap + decode) in \
+         {:.3} ms; with a crop to 384 tokens (AF3 §2.7) {:.2} ms; a whole training example (load, crop, \
+         `Features::new`) {:.2} ms.\n",
+        c.entries, c.mean_tokens, c.mean_atoms, c.load_ms, c.crop_ms, c.example_ms
+    );
     md
 }
