@@ -180,8 +180,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn demo() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("preprocess-demo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        // One directory per test process; earlier runs' are removed so they do not pile up.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for old in std::fs::read_dir(tmp).unwrap().flatten() {
+            if old.file_name().to_string_lossy().starts_with("preprocess-demo-") {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+        let root = tmp.join(format!("preprocess-demo-{}", std::process::id()));
         sources(&root.join("src"), 1);
         let stop = AtomicBool::new(false);
         let params = Params::default();
