@@ -149,6 +149,8 @@ fn killed_and_interrupted_runs_resume_where_they_stopped() {
     assert_eq!(code, 130, "SIGINT stops at a safe point with the resumable exit code");
     let summary = journal::read_summary(&out).unwrap();
     assert!(!summary.complete);
+    let err = Af3Dataset::open(&out).unwrap_err().to_string();
+    assert!(err.contains("was interrupted; run the same `helico preprocess` command again"), "{err}");
     let done = records(&out).len();
     assert!(done > kept && done < total, "{kept} then {done} of {total}");
 

@@ -144,10 +144,11 @@ pub fn read(dir: &Path) -> Result<BTreeMap<String, Record>, PrepError> {
     Ok(out)
 }
 
-/// The kept entries of a preprocessed directory, sorted by key: what a loader reads.
+/// The kept entries of a preprocessed directory, sorted by key: what a loader reads. A
+/// directory whose last run was interrupted is an error, not a smaller dataset.
 pub fn entries(dir: &Path) -> Result<Vec<Record>, PrepError> {
-    if !dir.join(SUMMARY).exists() {
-        return Err(PrepError::NotPrepared { dir: dir.to_owned() });
+    if !read_summary(dir)?.complete {
+        return Err(PrepError::Incomplete { dir: dir.to_owned() });
     }
     let mut out: Vec<Record> =
         read(dir)?.into_values().filter(|r| r.status == Status::Ok && r.cache.is_some()).collect();

@@ -65,6 +65,11 @@ pub enum PrepError {
     #[error("{path}: {problem}; run `helico preprocess` again to rebuild it")]
     Manifest { path: PathBuf, problem: String },
 
+    /// The last preprocessing run into the directory was interrupted: some sources have no
+    /// record, so the dataset is not the one the sources define.
+    #[error("preprocessing into {dir} was interrupted; run the same `helico preprocess` command again to finish it")]
+    Incomplete { dir: PathBuf },
+
     /// A directory without `prep.json` was given as a preprocessed dataset.
     #[error(
         "{dir} is not a preprocessed dataset (no prep.json); make it with `helico preprocess --src DIR --out {dir}`"
@@ -172,6 +177,7 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
     let mut records: BTreeMap<String, Record> = BTreeMap::new();
     let mut todo: Vec<Todo> = Vec::new();
     let mut keys: HashMap<String, String> = HashMap::new();
+    let mut up_to_date = 0;
     for rel in &sources {
         let path = job.src.join(rel);
         let meta =
@@ -187,11 +193,11 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
         match previous.get(rel) {
             Some(r) if r.size == size && r.mtime_ns == mtime_ns && r.params == params_hash && cache_ok(job.out, r) => {
                 records.insert(rel.clone(), r.clone());
+                up_to_date += 1;
             }
             _ => todo.push(Todo { rel: rel.clone(), path, size, mtime_ns, key }),
         }
     }
-    let up_to_date = records.len();
     // Largest first: the long files start early, so the last worker does not finish alone.
     todo.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
 
