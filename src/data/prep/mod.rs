@@ -14,6 +14,7 @@
 //! features will be joined by chain sequence at load time.
 
 pub mod cache;
+mod columns;
 pub mod journal;
 pub mod loader;
 
