@@ -11,9 +11,10 @@ PY      := $(VENV)/bin/python
 SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # Python packages: libtorch itself, and the registry packages whose files and parsers the
 # tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3; W&B's
-# offline-run reader, which wandb dropped after 0.28; huggingface_hub's cache layout).
+# offline-run reader, which wandb dropped after 0.28; huggingface_hub's cache layout; Biopython,
+# a baseline of `helico bench-parse`).
 PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6 \
-           wandb==0.28.2 huggingface_hub==2.4.0
+           wandb==0.28.2 huggingface_hub==2.4.0 biopython==1.88
 OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl
 RNA_TOOLS_WHEEL := rna_tools-3.28-py3-none-any.whl
 
@@ -68,10 +69,16 @@ data/demo/.done: data/openfold3/.done data/rna_tools/.done data/ccd/components.b
 	./target/debug/helico demo-data
 	touch $@
 
-demo: build data/demo/.done
+# The embedded AF3 demo set: openfold3's test structures preprocessed into the structure cache
+# (seconds; re-running only redoes what changed). Their MSAs stay in data/openfold3/alignments.
+data/demo/af3/prep.json: data/openfold3/.done data/ccd/components.bcif
+	cargo build --bins
+	./target/debug/helico preprocess --src data/openfold3/mmcifs --out data/demo/af3
+
+demo: build data/demo/.done data/demo/af3/prep.json
 	./target/debug/helico run experiments/demo.toml
 
-test: setup data/demo/.done
+test: setup data/demo/.done data/demo/af3/prep.json
 	cargo test
 
 clean-setup:

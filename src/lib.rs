@@ -3,6 +3,7 @@
 
 pub mod ablate;
 pub mod atomic;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod exit;

@@ -50,6 +50,12 @@ enum Command {
     /// Validate inference inputs (Boltz YAML, AlphaFold 3 or Protenix JSON, mmCIF,
     /// --sequences) and print their entities.
     Inputs(cli::inputs::InputsArgs),
+    /// Turn a directory of mmCIF/BinaryCIF files into the per-structure cache AF3 training
+    /// reads, with a manifest of every entry and rejection; resumable.
+    Preprocess(cli::preprocess::PreprocessArgs),
+    /// Measure structure parsing on one core against gemmi, biotite and Biopython, and
+    /// preprocessing with several workers; results go to bench/results/.
+    BenchParse(cli::bench_parse::BenchParseArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Command::Publish(a) => cli::publish::publish(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
         Command::Inputs(a) => cli::inputs::inputs(a),
+        Command::Preprocess(a) => cli::preprocess::preprocess(a),
+        Command::BenchParse(a) => cli::bench_parse::bench_parse(a),
     };
     match result {
         Ok(code) => code,

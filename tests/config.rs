@@ -283,9 +283,22 @@ fn registry_listing() {
 
 #[test]
 fn help_pins_the_cli_surface() {
-    for sub in
-        ["", "run", "check", "explain", "sample", "publish", "schema", "registry", "demo-data", "diff", "ls", "freeze"]
-    {
+    for sub in [
+        "",
+        "run",
+        "check",
+        "explain",
+        "sample",
+        "publish",
+        "schema",
+        "registry",
+        "demo-data",
+        "diff",
+        "ls",
+        "freeze",
+        "preprocess",
+        "bench-parse",
+    ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");
         snapshot!(

@@ -12,6 +12,7 @@ mod diff;
 mod features;
 mod inputs;
 mod msa;
+mod preprocess;
 mod provenance;
 mod runs;
 mod smiles;

@@ -2,6 +2,7 @@
 //! function that wires them to the library.
 
 pub mod ablate;
+pub mod bench_parse;
 pub mod check;
 pub mod demo_data;
 pub mod diff;
@@ -9,6 +10,7 @@ pub mod explain;
 pub mod freeze;
 pub mod inputs;
 pub mod ls;
+pub mod preprocess;
 pub mod publish;
 pub mod registry;
 pub mod run;

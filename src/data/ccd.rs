@@ -100,16 +100,23 @@ impl Ccd {
     /// Collects the components of every block of `file`.
     pub fn from_cif(file: &CifFile) -> Result<Ccd> {
         let path = file.path();
-        let mut ccd = Ccd::default();
+        let mut components = Vec::new();
         for block in &file.blocks {
-            read_block(block, path, &mut ccd.components)?;
+            read_block(block, path, &mut components)?;
         }
-        for (i, c) in ccd.components.iter().enumerate() {
-            if ccd.index.insert(c.id.clone(), i).is_some() {
-                return Err(ccd_error(path, &c.id, "one _chem_comp row per id", "a second one"));
+        Ccd::from_components(components).map_err(|id| ccd_error(path, &id, "one _chem_comp row per id", "a second one"))
+    }
+
+    /// A dictionary of the given components, such as the few a preprocessed structure stores
+    /// beside it so that features need no full CCD. Fails with the id of a repeated component.
+    pub fn from_components(components: Vec<Component>) -> std::result::Result<Ccd, String> {
+        let mut index = HashMap::with_capacity(components.len());
+        for (i, c) in components.iter().enumerate() {
+            if index.insert(c.id.clone(), i).is_some() {
+                return Err(c.id.clone());
             }
         }
-        Ok(ccd)
+        Ok(Ccd { components, index })
     }
 
     pub fn get(&self, id: &str) -> Option<&Component> {

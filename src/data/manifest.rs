@@ -113,21 +113,31 @@ impl DataManifest {
         let mut cache = HashCache::load(cache_path, &mut stats);
 
         let mut entries = Vec::with_capacity(files.len());
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(HASH_DOMAIN);
-        hasher.update(&(files.len() as u64).to_le_bytes());
+        let mut hashes = Vec::with_capacity(files.len());
         for path in files {
             let (entry, hash) = cache.file_hash(path.as_ref(), &mut stats)?;
-            hasher.update(hash.as_bytes());
+            hashes.push(hash);
             entries.push(entry);
         }
         let params = crate::hash::canonical(&params);
-        hasher.update(params.to_string().as_bytes());
-
+        let hash = combined_hash(&hashes, &params);
         cache.save()?;
-        let manifest = DataManifest { files: entries, params, hash: hasher.finalize().to_hex().to_string() };
-        Ok((manifest, stats))
+        Ok((DataManifest { files: entries, params, hash }, stats))
     }
+}
+
+/// The manifest hash of files with these content hashes, in this order, and `params`: what
+/// [`DataManifest::build`] computes, for callers that already know the content hashes (a
+/// preprocessed dataset records the hash of every cache file it writes).
+pub fn combined_hash(hashes: &[blake3::Hash], params: &Value) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(HASH_DOMAIN);
+    hasher.update(&(hashes.len() as u64).to_le_bytes());
+    for hash in hashes {
+        hasher.update(hash.as_bytes());
+    }
+    hasher.update(crate::hash::canonical(params).to_string().as_bytes());
+    hasher.finalize().to_hex().to_string()
 }
 
 /// `$XDG_CACHE_HOME/helico/file-hashes.json`, else `~/.cache/helico/file-hashes.json`.

@@ -1,7 +1,8 @@
 //! Data: from files on disk to batches. CIF readers (text and BinaryCIF), the Chemical
 //! Component Dictionary and SMILES for its components, the demo corpus, sequence files, the
 //! LM vocabulary, packing and dataset, the data manifest behind a run's data hash, and the AF3
-//! path: structures, tokens, features, crops, multiple sequence alignments and inference inputs.
+//! path: structures, tokens, features, crops, multiple sequence alignments, inference inputs,
+//! and their preprocessing (cache, manifest, loader).
 
 pub mod ccd;
 pub mod cif;
@@ -14,6 +15,7 @@ pub mod lm;
 pub mod manifest;
 pub mod msa;
 pub mod packing;
+pub mod prep;
 pub mod seqs;
 pub mod smiles;
 pub mod structure;

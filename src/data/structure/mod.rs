@@ -28,7 +28,7 @@ pub use assembly::{AssemblyGen, Operator};
 pub use complete::Completion;
 pub use element::Element;
 pub use error::{Result, StructureError};
-pub use filter::{Filters, Rejection};
+pub use filter::{AF3_MAX_RESOLUTION, Filters, Rejection};
 pub use parse::Options;
 
 /// A structure: entities, then chains, residues and atoms nested by index ranges (chain `c`

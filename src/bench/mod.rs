@@ -1,0 +1,3 @@
+//! Benchmarks whose results are committed under `bench/results/` with the command that made them.
+
+pub mod parse;
