@@ -2,6 +2,7 @@
 //! diffusion models, on libtorch.
 
 pub mod atomic;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod exit;
@@ -12,5 +13,6 @@ pub mod nn;
 pub mod registry;
 pub mod run;
 pub mod runtime;
+pub mod sys;
 pub mod track;
 pub mod train;

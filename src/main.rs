@@ -31,6 +31,8 @@ enum Command {
     Registry(cli::registry::RegistryArgs),
     /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
     Sample(cli::sample::SampleArgs),
+    /// Measure training throughput against the PyTorch reference (GPU).
+    Bench(cli::bench::BenchArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
+        Command::Bench(a) => cli::bench::bench(a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! The subcommands, one file each: its arguments (doc comments are the help) and one thin
 //! function that wires them to the library.
 
+pub mod bench;
 pub mod check;
 pub mod demo_data;
 pub mod explain;
