@@ -33,7 +33,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if cause.is::<Interrupted>() {
             return INTERRUPTED;
         }
-        if cause.is::<Invalid>() || cause.is::<BadInput>() {
+        let bad_snapshot = matches!(cause.downcast_ref(), Some(crate::run::error::RunError::Snapshot { .. }));
+        if cause.is::<Invalid>() || cause.is::<BadInput>() || bad_snapshot {
             return INVALID_INPUT;
         }
     }

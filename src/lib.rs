@@ -1,6 +1,7 @@
 //! helico: a declarative experiment engine for AlphaFold3-like models and sequence
 //! diffusion models, on libtorch.
 
+pub mod ablate;
 pub mod atomic;
 pub mod bench;
 pub mod config;

@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Train an experiment into a new run directory with a full snapshot, or resume a run.
     Run(cli::run::RunArgs),
+    /// Sweep an experiment over axes of values (grid, zip groups, one-at-a-time), or tabulate a
+    /// sweep with `helico ablate report ID`.
+    Ablate(cli::ablate::AblateArgs),
     /// Validate an experiment and run one tiny forward/backward step on the CPU.
     Check(cli::check::CheckArgs),
     /// Show a key's resolved value, its default, and every layer that set it.
@@ -31,6 +34,13 @@ enum Command {
     Registry(cli::registry::RegistryArgs),
     /// Sample sequences from a trained D3PM run, with validity, uniqueness and length metrics.
     Sample(cli::sample::SampleArgs),
+    /// Compare runs key by key: config (with each value's source), variant switches, model,
+    /// code, data, environment, and metrics with deltas judged against seed noise.
+    Diff(cli::diff::DiffArgs),
+    /// List runs with status, age, key metrics and overrides, filtered on config keys and status.
+    Ls(cli::ls::LsArgs),
+    /// Write an experiment file (extends + minimal overrides) that reproduces a run.
+    Freeze(cli::freeze::FreezeArgs),
     /// Measure training throughput against the PyTorch reference (GPU).
     Bench(cli::bench::BenchArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
@@ -48,11 +58,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cli::run::run(a),
+        Command::Ablate(a) => cli::ablate::ablate(a),
         Command::Check(a) => cli::check::check(a),
         Command::Explain(a) => cli::explain::explain(a),
         Command::Schema => cli::registry::schema(),
         Command::Registry(a) => cli::registry::registry(a),
         Command::Sample(a) => cli::sample::sample(a),
+        Command::Diff(a) => cli::diff::diff(a),
+        Command::Ls(a) => cli::ls::ls(a),
+        Command::Freeze(a) => cli::freeze::freeze(a),
         Command::DemoData(a) => cli::demo_data::demo_data(a),
         Command::Bench(a) => cli::bench::bench(a),
     };

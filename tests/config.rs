@@ -283,7 +283,21 @@ fn registry_listing() {
 
 #[test]
 fn help_pins_the_cli_surface() {
-    for sub in ["", "run", "check", "explain", "sample", "schema", "registry", "demo-data", "bench", "bench d3pm"] {
+    for sub in [
+        "",
+        "run",
+        "check",
+        "explain",
+        "sample",
+        "schema",
+        "registry",
+        "demo-data",
+        "diff",
+        "ls",
+        "freeze",
+        "bench",
+        "bench d3pm",
+    ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");
         snapshot!(

@@ -1,16 +1,22 @@
 //! The subcommands, one file each: its arguments (doc comments are the help) and one thin
 //! function that wires them to the library.
 
+pub mod ablate;
 pub mod bench;
 pub mod check;
 pub mod demo_data;
+pub mod diff;
 pub mod explain;
+pub mod freeze;
+pub mod ls;
 pub mod registry;
 pub mod run;
 pub mod sample;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::Args;
 use serde_json::json;
@@ -66,4 +72,15 @@ pub fn describe_drop(e: &config::tree::Event) -> String {
         "dropped `{}`{value} (set at {}): {by} switched it to @{switched_to}, which has no such key",
         e.key, e.source
     )
+}
+
+/// A flag SIGINT and SIGTERM set, so work can stop at a safe point; a second signal while the
+/// first is being handled ends the process at once.
+pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, exit::INTERRUPTED as i32, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::{ExperimentArgs, OverrideArg, describe_drop, parse_override, report_invalid};
@@ -65,7 +66,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             resolved.dropped().for_each(|d| eprintln!("note: {}", describe_drop(d)));
             launch::start(
                 &resolved,
-                &launch::Options { root: a.runs_dir, force: a.force, argv, ablation: None },
+                &launch::Options { root: a.runs_dir, force: a.force, argv, ablation: trial_of_ablation()? },
                 &stop,
             )?
         }
@@ -116,4 +117,13 @@ fn without_gpus(args: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The ablation trial this run is, when `helico ablate --jobs N` started it.
+fn trial_of_ablation() -> anyhow::Result<Option<helico::run::info::AblationRef>> {
+    let var = helico::ablate::execute::TRIAL_ENV;
+    match std::env::var(var) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{var} is not a trial reference"))?)),
+        Err(_) => Ok(None),
+    }
 }

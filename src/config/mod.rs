@@ -252,8 +252,9 @@ fn node_at<'s>(schema: &'s Schema, table: &toml::Table, key: &str) -> Option<Nod
     Some(node)
 }
 
-/// The resolved table without non-semantic keys, as canonical JSON (keys sorted).
-fn semantic_view(schema: &Schema, table: &toml::Table) -> Json {
+/// The resolved table without non-semantic keys, as canonical JSON (keys sorted): what the
+/// config hash covers, and what `helico diff` compares by default.
+pub fn semantic_view(schema: &Schema, table: &toml::Table) -> Json {
     fn view(schema: &Schema, node: Node<'_>, value: &toml::Value) -> Option<Json> {
         if node.nonsemantic() {
             return None;

@@ -1,4 +1,4 @@
-//! Errors of the run layer (`run/`): provenance capture and, later, run directories.
+//! Errors of the run layer (`run/`): provenance capture, and reading a run's snapshot back.
 
 use std::path::PathBuf;
 
@@ -16,4 +16,9 @@ pub enum RunError {
     /// A file or directory needed for the snapshot could not be read.
     #[error("reading {path}: {source}; check that it exists and is readable")]
     Io { path: PathBuf, source: std::io::Error },
+
+    /// A file of a run's snapshot is missing or does not parse, so the run cannot be compared
+    /// or frozen. This is bad input (exit code 2): the run directory, not the work, is at fault.
+    #[error("{path} {problem}; the run directory is incomplete or was edited: restore the file or name another run")]
+    Snapshot { path: PathBuf, problem: String },
 }

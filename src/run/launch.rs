@@ -305,14 +305,16 @@ pub fn check(exp: &Experiment) -> anyhow::Result<CheckReport> {
     Ok(CheckReport { parameters: task.model.param_count(), loss, window, seconds: started.elapsed().as_secs_f64() })
 }
 
-fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
+/// Reads and checks an experiment's data; problems are input errors.
+pub fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
     let Data::Sequences(cfg) = &exp.data;
     let data = LmData::load(cfg).map_err(|e| BadInput(e.to_string()))?;
     data.check(exp.train.batch_size as usize).map_err(|e| BadInput(e.to_string()))?;
     Ok(data)
 }
 
-fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> {
+/// The data manifest, whose hash is the data part of a run's identity.
+pub fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> {
     let Data::Sequences(cfg) = &exp.data;
     let (manifest, _) =
         DataManifest::build(&data.files, data.manifest_params(cfg), None).context("cannot hash the data files")?;

@@ -116,10 +116,14 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
     let mut rng = SplitMix64(req.seed);
     let lengths: Vec<usize> =
         (0..req.n).map(|_| training[(rng.next_u64() % training.len() as u64) as usize].clamp(1, window - 1)).collect();
-    tch::manual_seed(req.seed as i64);
     let schedule = Schedule::new(&cfg.diffusion);
-    let out =
-        Sampler::new(&model, &schedule, &vocab, &rt).sample(&req.sampler, req.domain, &lengths, req.trace.is_some());
+    let out = Sampler::new(&model, &schedule, &vocab, &rt).sample(
+        &req.sampler,
+        req.domain,
+        &lengths,
+        req.seed,
+        req.trace.is_some(),
+    );
     let samples: Vec<String> = out.tokens.iter().map(|ids| vocab.decode(req.domain, ids)).collect();
 
     if let Some(path) = &req.trace {

@@ -228,6 +228,11 @@ impl<'a> Column<'a> {
         &self.category.column_names[self.index]
     }
 
+    /// The name of the category the column belongs to, without its leading `_`.
+    pub fn category(&self) -> &'a str {
+        &self.category.name
+    }
+
     /// Number of rows (the category's `row_count`).
     pub fn len(&self) -> usize {
         self.category.row_count
@@ -306,6 +311,17 @@ impl<'a> Column<'a> {
             },
         };
         text.parse::<i64>().map(Some).map_err(|_| self.value_error(row, "an integer", text))
+    }
+
+    /// The 1-based line holding row `row`'s value in a text CIF file, for messages that point
+    /// people at the file; `None` for BinaryCIF (rows, no lines) and for null values.
+    pub fn line(&self, row: usize) -> Option<usize> {
+        let ColumnData::Text(spans) = &self.data else { return None };
+        let span = self.span(spans, row);
+        if span.null().is_some() {
+            return None;
+        }
+        Some(memchr::memchr_iter(b'\n', &self.category.source.bytes[..span.start as usize]).count() + 1)
     }
 
     fn span(&self, spans: &[Span], row: usize) -> Span {

@@ -12,9 +12,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::data::packing::{PackedBatch, TokenSeq, pack};
+use crate::data::packing::{PackedBatch, SplitMix64, TokenSeq, pack};
 use crate::data::seqs::Domain;
 use crate::data::vocab::{MASK, Vocab};
 use crate::models::d3pm::diffusion::Schedule;
@@ -75,8 +75,9 @@ impl<'a> Sampler<'a> {
     }
 
     /// Samples one sequence of `domain` per entry of `lengths` (content tokens, EOS excluded),
-    /// all canvases batched on `rt.device`, without gradients. Random draws come from
-    /// libtorch's generator: the result is fixed by `tch::manual_seed`.
+    /// all canvases batched on `rt.device`, without gradients. Every random draw comes from
+    /// `seed` alone (see [`uniform`]), so the samples do not depend on libtorch's process-wide
+    /// generator.
     ///
     /// For k = K..1 with steps t_k = ⌊k·T/K⌋ (t_K = T, t_0 = 0): predict x0 logits from the
     /// canvas at t_k, keep only `domain`'s tokens, and reveal each still-masked position with
@@ -84,7 +85,7 @@ impl<'a> Sampler<'a> {
     /// At the last step ᾱ_0 = 1 reveals every remaining MASK.
     ///
     /// `cfg` must pass `SamplerConfig::problems` for this schedule.
-    pub fn sample(&self, cfg: &SamplerConfig, domain: Domain, lengths: &[usize], trace: bool) -> Samples {
+    pub fn sample(&self, cfg: &SamplerConfig, domain: Domain, lengths: &[usize], seed: u64, trace: bool) -> Samples {
         let t_max = self.schedule.timesteps();
         assert!(cfg.problems(t_max).is_empty(), "sampler config {cfg:?} does not fit T = {t_max}");
         if lengths.is_empty() {
@@ -97,10 +98,11 @@ impl<'a> Sampler<'a> {
         let real = batch.real(); // [B, L]
         let (b, l) = real.size2().expect("real: [B, L]");
 
-        let vocab_size = self.vocab.len();
         let allowed = Tensor::from_slice(&self.vocab.domain_tokens(domain)).to_device(self.rt.device);
-        let forbidden = Tensor::ones([vocab_size], (Kind::Bool, self.rt.device)).index_fill(0, &allowed, 0); // [V]
+        let forbidden =
+            Tensor::ones([self.vocab.len() as i64], (Kind::Bool, self.rt.device)).index_fill(0, &allowed, 0); // [V]
 
+        let mut rng = SplitMix64(seed);
         let mut x = batch.tokens.shallow_clone(); // [B, L]
         let mut states = Vec::new();
         if trace {
@@ -112,14 +114,9 @@ impl<'a> Sampler<'a> {
             // fp32 for the softmax over V, as in the loss.
             let logits = self.model.forward(&x, &t, &batch, self.rt, false).to_kind(Kind::Float); // [B, L, V]
             let logits = logits.masked_fill(&forbidden, f64::NEG_INFINITY);
-            let draw = if cfg.temperature > 0.0 {
-                let probs = (logits / cfg.temperature).softmax(-1, Kind::Float).view([b * l, vocab_size]);
-                probs.multinomial(1, true).view([b, l])
-            } else {
-                logits.argmax(-1, false)
-            }; // [B, L]
+            let draw = categorical(&logits, cfg.temperature, &mut rng); // [B, L]
             let p_reveal = self.schedule.reveal_probability(t_now, t_next);
-            let coin = Tensor::rand([b, l], (Kind::Float, self.rt.device)).lt(p_reveal);
+            let coin = uniform(&mut rng, &[b, l], self.rt.device).lt(p_reveal);
             let reveal = x.eq(MASK).logical_and(&real).logical_and(&coin); // [B, L]
             x = draw.where_self(&reveal, &x);
             if trace {
@@ -132,6 +129,26 @@ impl<'a> Sampler<'a> {
     fn decode(&self, domain: Domain, x: &Tensor, real: &Tensor, lengths: &[usize]) -> Vec<String> {
         split(x, real, lengths).iter().map(|ids| self.vocab.decode(domain, ids)).collect()
     }
+}
+
+/// One draw per row from softmax(logits / τ) by Gumbel-max (argmax of logits/τ plus Gumbel
+/// noise); τ = 0 is the argmax. logits: [..., V] -> [...].
+fn categorical(logits: &Tensor, temperature: f64, rng: &mut SplitMix64) -> Tensor {
+    if temperature == 0.0 {
+        return logits.argmax(-1, false);
+    }
+    let gumbel = -(-uniform(rng, &logits.size(), logits.device()).log()).log(); // [..., V]
+    (logits / temperature + gumbel).argmax(-1, false)
+}
+
+/// Uniform draws in (0, 1) of `shape` from `rng`, made on the CPU and moved to `device`: the
+/// same seed gives the same samples on every device and in every thread (libtorch's generator
+/// is one per process, shared by whatever else runs).
+fn uniform(rng: &mut SplitMix64, shape: &[i64], device: Device) -> Tensor {
+    let n: i64 = shape.iter().product();
+    // The top 24 bits, centred in their bin: exactly representable in f32, never 0 or 1.
+    let u: Vec<f32> = (0..n).map(|_| ((rng.next_u64() >> 40) as f32 + 0.5) / (1u64 << 24) as f32).collect();
+    Tensor::from_slice(&u).view(shape).to_device(device)
 }
 
 /// The content tokens of each canvas: the real tokens, row-major, are the canvases in order
@@ -202,23 +219,34 @@ mod tests {
         let cfg = SamplerConfig { steps: 7, temperature: 1.0 };
         let lengths = [5, 0, 12, 1, 30];
         for domain in Domain::ALL {
-            tch::manual_seed(11);
-            let a = sampler.sample(&cfg, domain, &lengths, false);
-            tch::manual_seed(11);
-            let b = sampler.sample(&cfg, domain, &lengths, false);
+            let a = sampler.sample(&cfg, domain, &lengths, 11, false);
+            let b = sampler.sample(&cfg, domain, &lengths, 11, false);
             assert_eq!(a, b, "same seed, same samples");
             let allowed = vocab.domain_tokens(domain);
             assert_eq!(a.tokens.iter().map(Vec::len).collect::<Vec<_>>(), lengths);
             assert!(a.tokens.iter().flatten().all(|id| allowed.contains(id)), "{domain:?}: {:?}", a.tokens);
             assert!(a.trace.is_empty());
         }
-        tch::manual_seed(12);
-        let c = sampler.sample(&cfg, Domain::Protein, &lengths, false);
-        tch::manual_seed(11);
-        assert_ne!(c, sampler.sample(&cfg, Domain::Protein, &lengths, false));
+        let c = sampler.sample(&cfg, Domain::Protein, &lengths, 12, false);
+        assert_ne!(c, sampler.sample(&cfg, Domain::Protein, &lengths, 11, false));
         let greedy = SamplerConfig { steps: 3, temperature: 0.0 };
-        assert_eq!(sampler.sample(&greedy, Domain::Rna, &[4], false).tokens[0].len(), 4);
-        assert!(sampler.sample(&cfg, Domain::Rna, &[], true).tokens.is_empty());
+        assert_eq!(sampler.sample(&greedy, Domain::Rna, &[4], 0, false).tokens[0].len(), 4);
+        assert!(sampler.sample(&cfg, Domain::Rna, &[], 0, true).tokens.is_empty());
+    }
+
+    #[test]
+    fn gumbel_draws_follow_the_softmax() {
+        let n = 40_000;
+        let logits = Tensor::from_slice(&[0.0f32, 1.0, 2.0, f32::NEG_INFINITY]).expand([n, 4], false);
+        let mut rng = SplitMix64(3);
+        for tau in [1.0, 0.5] {
+            let draws = categorical(&logits, tau, &mut rng);
+            let freq = draws.bincount::<Tensor>(None, 4).to_kind(Kind::Float) / n as f64;
+            let expected = (&logits / tau).softmax(-1, Kind::Float).get(0);
+            // 4 sd of a binomial proportion at n = 40 000 is ≤ 0.01.
+            assert!(freq.allclose(&expected, 0.0, 0.01, false), "τ = {tau}: {freq} vs {expected}");
+        }
+        assert_eq!(Vec::<i64>::try_from(categorical(&logits.narrow(0, 0, 2), 0.0, &mut rng)).unwrap(), [2, 2]);
     }
 
     #[test]
@@ -226,9 +254,8 @@ mod tests {
         let (_vs, model, schedule, vocab) = setup();
         let rt = Runtime::cpu(Attention::Math(Default::default()));
         let sampler = Sampler::new(&model, &schedule, &vocab, &rt);
-        tch::manual_seed(5);
         let lengths = [6, 25, 3];
-        let out = sampler.sample(&SamplerConfig { steps: 20, temperature: 1.0 }, Domain::Protein, &lengths, true);
+        let out = sampler.sample(&SamplerConfig { steps: 20, temperature: 1.0 }, Domain::Protein, &lengths, 5, true);
         assert_eq!(out.trace.len(), 21);
         let masks: Vec<usize> = out.trace.iter().map(|s| s.iter().map(|c| c.matches('_').count()).sum()).collect();
         assert_eq!(masks[0], 34);
