@@ -2,7 +2,8 @@
 //! entry points tch 0.24 does not bind (rust_ecosystem.md §1.3, §1.10). Varlen
 //! FlashAttention-2 and memory-efficient attention with an additive bias (forward and
 //! backward), SDPA through one named backend per call, bf16 autocast, the CUDA caching
-//! allocator's statistics, the current stream, fused AdamW and a foreach gradient-norm clip.
+//! allocator's statistics, the current stream, fused AdamW and a foreach gradient-norm clip;
+//! rotary embedding with a hand-written backward, and the Kineto profiler.
 //!
 //! Every wrapper returns [`Error`] where libtorch throws, so a kernel that does not support a
 //! device or dtype (the CUDA-only attention kernels on a CPU) is an error the caller can fall
@@ -120,6 +121,10 @@ mod ffi {
         pub fn hs_reset_peak_memory(device: i64) -> i32;
         pub fn hs_current_stream(device: i64, stream: *mut *mut c_void) -> i32;
         pub fn hs_set_device(device: i64) -> i32;
+        pub fn hs_rope(x: *mut C_tensor, cos: *mut C_tensor, sin: *mut C_tensor, out: *mut *mut C_tensor) -> i32;
+        pub fn hs_rope_kernel(device: i64) -> i32;
+        pub fn hs_profiler_start() -> i32;
+        pub fn hs_profiler_stop(path: *const libc::c_char) -> i32;
         pub fn hs_fused_adamw(
             params: *const *mut C_tensor,
             grads: *const *mut C_tensor,
@@ -469,6 +474,42 @@ pub fn set_device(device: usize) -> Result<(), Error> {
     check("set_device", unsafe { ffi::hs_set_device(device as i64) })
 }
 
+/// Rotary position embedding in the rotate-half layout (GPT-NeoX): each pair (x_i, x_{i+Dh/2})
+/// rotated by its angle, (x1, x2) ↦ (x1·cos − x2·sin, x2·cos + x1·sin). x: [..., Dh] with Dh
+/// even; cos, sin: [..., Dh/2] in x's dtype, broadcastable against either half of x. Returns a
+/// new contiguous tensor, differentiable in x through a hand-written backward (the inverse
+/// rotation). Any device: bf16 on a GPU takes one fused kernel each way ([`rope_kernel`]),
+/// anything else four strided ATen kernels.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, Error> {
+    let mut out = ptr::null_mut();
+    // SAFETY: as in `flash_varlen_fwd`.
+    check("rope", unsafe { ffi::hs_rope(ptr(x), ptr(cos), ptr(sin), &mut out) })?;
+    Ok(owned(out))
+}
+
+/// Whether [`rope`]'s fused bf16 kernel (compiled with NVRTC on first use) runs on GPU
+/// `device`; where it does not, `rope` uses ATen kernels (the same result, slower) and says so
+/// once.
+pub fn rope_kernel(device: usize) -> Result<(), Error> {
+    // SAFETY: a plain value in.
+    check("rope_kernel", unsafe { ffi::hs_rope_kernel(device as i64) })
+}
+
+/// Starts libtorch's Kineto profiler (CPU ops and CUDA kernels, as `torch.profiler` records
+/// them); [`profiler_stop`] writes the trace.
+pub fn profiler_start() -> Result<(), Error> {
+    // SAFETY: no arguments.
+    check("profiler_start", unsafe { ffi::hs_profiler_start() })
+}
+
+/// Stops the profiler and writes its Chrome trace (JSON) to `path`.
+pub fn profiler_stop(path: &std::path::Path) -> Result<(), Error> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error { op: "profiler_stop", message: format!("{} holds a NUL byte", path.display()) })?;
+    // SAFETY: a NUL-terminated path.
+    check("profiler_stop", unsafe { ffi::hs_profiler_stop(c.as_ptr()) })
+}
+
 /// One fused AdamW update (`at::_fused_adamw_`) over parameters with their gradients and
 /// fp32 moments (all four slices the same length, same device, one dtype per slot): decoupled
 /// decay p ← p·(1 − lr·λ), then the Adam step with bias corrections for update number
@@ -562,6 +603,32 @@ mod tests {
         }
         assert!(!Autocast::is_enabled(Device::Cpu).unwrap());
         assert!(Autocast::enter(Device::Cpu, Kind::Int64).is_err());
+    }
+
+    /// The rotation against its definition, and its backward against autograd through the
+    /// definition (both in fp64).
+    #[test]
+    fn rope_matches_the_rotate_half_definition_with_gradients() {
+        let opts = (Kind::Double, Device::Cpu);
+        let x0 = Tensor::randn([5, 2, 3, 8], opts);
+        let angles = Tensor::randn([5, 1, 1, 4], opts);
+        let (cos, sin) = (angles.cos(), angles.sin());
+        let w = Tensor::randn([5, 2, 3, 8], opts);
+        let x = x0.copy().set_requires_grad(true);
+        let ours = rope(&x, &cos, &sin).unwrap();
+        (&ours * &w).sum(Kind::Double).backward();
+        let r = x0.copy().set_requires_grad(true);
+        let (r1, r2) = (r.narrow(-1, 0, 4), r.narrow(-1, 4, 4));
+        let reference = Tensor::cat(&[&r1 * &cos - &r2 * &sin, &r2 * &cos + &r1 * &sin], -1);
+        (&reference * &w).sum(Kind::Double).backward();
+        assert!(ours.is_contiguous());
+        assert!(ours.allclose(&reference, 1e-12, 1e-12, false));
+        assert!(x.grad().allclose(&r.grad(), 1e-12, 1e-12, false));
+        // A strided input (a view of a wider projection) is read in place.
+        let wide = Tensor::randn([5, 2, 3, 16], opts);
+        let view = wide.narrow(-1, 4, 8);
+        let expected = rope(&view.contiguous(), &cos, &sin).unwrap();
+        assert!(rope(&view, &cos, &sin).unwrap().allclose(&expected, 0.0, 0.0, false));
     }
 
     #[test]
