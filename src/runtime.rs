@@ -99,7 +99,8 @@ impl Runtime {
     /// GPU), `sdpa` computes the same function, and a note says why, once, at start.
     pub fn with_usable_attention(mut self, head_dim: i64) -> Runtime {
         if let Some(why) = crate::nn::attention::unsupported(&self.attention, self.device, self.kind, head_dim) {
-            eprintln!("note: runtime.attention = @flash_varlen cannot run here: {why}; using @sdpa");
+            let name = crate::nn::attention::name(&self.attention);
+            eprintln!("note: runtime.attention = @{name} cannot run here: {why}; using @sdpa");
             self.attention = Attention::Sdpa(Default::default());
         }
         self

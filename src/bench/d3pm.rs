@@ -47,6 +47,8 @@ pub struct Options {
     pub torch: Option<TorchOptions>,
     /// Micro-batches handed to PyTorch, which cycles them (helico reads its data stream).
     pub pool: usize,
+    /// Profile one more step of each helico kernel (Kineto) and report where GPU time goes.
+    pub profile: bool,
     /// The command line, for the report.
     pub command: String,
 }
@@ -132,8 +134,25 @@ pub struct Measured {
     /// Useful FLOP/s over the measured 790 TFLOP/s.
     pub of_measured_gemm: Option<f64>,
     pub peak_allocated_bytes: Option<i64>,
+    /// Where one profiled step's GPU time went (with `--profile`).
+    pub profile: Option<Profile>,
     /// Why it did not run, or what else to know.
     pub note: Option<String>,
+}
+
+/// GPU time of one profiled optimiser step, by kind of kernel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// Wall time of the step, in ms.
+    pub step_ms: f64,
+    /// Σ kernel, memcpy and memset durations over the step wall time: what is left is GPU
+    /// idle, waiting for the host.
+    pub busy: f64,
+    /// (class, ms, launches), largest first: gemm, attention, layer_norm, elementwise, reduce,
+    /// optimizer, copy, other.
+    pub classes: Vec<(String, f64, usize)>,
+    /// The costliest kernels (`PROFILE_TOP` of them): (name, ms, launches).
+    pub top: Vec<(String, f64, usize)>,
 }
 
 /// Runs the benchmark of `exp` (its model, data, batch and optimiser as configured).
@@ -166,7 +185,7 @@ pub fn run(exp: &Experiment, experiment: &str, opts: &Options) -> anyhow::Result
     let mut results = Vec::new();
     let mut parameters = 0;
     for kernel in &opts.kernels {
-        let name = kernel_name(kernel);
+        let name = crate::nn::attention::name(kernel).to_owned();
         if let Some(why) = unsupported(kernel, base.device, base.kind, head_dim) {
             results.push(not_run("helico", "eager", &name, format!("not run: {why}")));
             continue;
@@ -214,15 +233,6 @@ pub fn run(exp: &Experiment, experiment: &str, opts: &Options) -> anyhow::Result
     })
 }
 
-fn kernel_name(kernel: &Attention) -> String {
-    match kernel {
-        Attention::Math(_) => "math",
-        Attention::Sdpa(_) => "sdpa",
-        Attention::FlashVarlen(_) => "flash_varlen",
-    }
-    .to_owned()
-}
-
 fn not_run(implementation: &str, mode: &str, kernel: &str, note: String) -> Measured {
     Measured {
         implementation: implementation.into(),
@@ -234,6 +244,7 @@ fn not_run(implementation: &str, mode: &str, kernel: &str, note: String) -> Meas
         mfu: None,
         of_measured_gemm: None,
         peak_allocated_bytes: None,
+        profile: None,
         note: Some(note),
     }
 }
@@ -293,13 +304,86 @@ fn time_helico(exp: &Experiment, mut task: LmTask, kernel: &str, opts: &Options)
         Device::Cuda(i) => Some(crate::sys::memory_stats(i)?.peak_allocated),
         _ => None,
     };
+    let profile = match (opts.profile, device) {
+        (true, Device::Cuda(_)) => {
+            let trace = std::env::temp_dir().join(format!("helico-profile-{}.json", std::process::id()));
+            crate::sys::profiler_start()?;
+            let started = Instant::now();
+            train_step(exp, &mut task, &mut opt, (opts.warmup + opts.steps) as u64, None, &never)?;
+            sync();
+            let step_ms = started.elapsed().as_secs_f64() * 1e3;
+            crate::sys::profiler_stop(&trace)?;
+            let summary = summarize(&trace, step_ms);
+            let _ = std::fs::remove_file(&trace);
+            Some(summary?)
+        }
+        _ => None,
+    };
     let mut m = not_run("helico", "eager", kernel, String::new());
     m.note = None;
+    m.profile = profile;
     m.steps = opts.steps;
     m.timing = Some(Timing::of(&secs));
     m.tokens_per_s = Some(tokens as f64 / secs.iter().sum::<f64>());
     m.peak_allocated_bytes = peak;
     Ok(m)
+}
+
+/// Kernels listed by name in a profile.
+const PROFILE_TOP: usize = 30;
+
+/// GPU time by kernel class from a Kineto Chrome trace.
+fn summarize(trace: &Path, step_ms: f64) -> anyhow::Result<Profile> {
+    let text = std::fs::read(trace).with_context(|| format!("the profiler wrote no {}", trace.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&text).context("the profiler's trace is not JSON")?;
+    let mut by_name: std::collections::HashMap<String, (f64, usize)> = Default::default();
+    for e in v["traceEvents"].as_array().into_iter().flatten() {
+        let cat = e["cat"].as_str().unwrap_or_default();
+        if !matches!(cat, "kernel" | "gpu_memcpy" | "gpu_memset") {
+            continue;
+        }
+        let name = if cat == "kernel" { e["name"].as_str().unwrap_or("?").to_owned() } else { cat.to_owned() };
+        let entry = by_name.entry(name).or_default();
+        entry.0 += e["dur"].as_f64().unwrap_or(0.0) / 1e3;
+        entry.1 += 1;
+    }
+    let class = |name: &str| {
+        let n = name.to_lowercase();
+        let has = |keys: &[&str]| keys.iter().any(|k| n.contains(k));
+        // Attention first: FlashAttention's kernel names mention cutlass too.
+        if has(&["flash", "fmha", "attention", "sdpa"]) {
+            "attention"
+        } else if has(&["gemm", "xmma", "cutlass", "nvjet", "cublas"]) {
+            "gemm"
+        } else if has(&["layer_norm", "layernorm", "gammabeta"]) {
+            "layer_norm"
+        } else if has(&["adam", "foreach", "multi_tensor"]) {
+            "optimizer"
+        } else if has(&["reduce"]) {
+            "reduce"
+        } else if has(&["elementwise", "vectorized", "unrolled"]) {
+            "elementwise"
+        } else if has(&["memcpy", "memset", "copy"]) {
+            "copy"
+        } else {
+            "other"
+        }
+    };
+    let mut classes: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+    for (name, (ms, n)) in &by_name {
+        let c = classes.entry(class(name)).or_default();
+        c.0 += ms;
+        c.1 += n;
+    }
+    let busy = by_name.values().map(|x| x.0).sum::<f64>() / step_ms;
+    let mut classes: Vec<(String, f64, usize)> =
+        classes.into_iter().map(|(c, (ms, n))| (c.to_owned(), ms, n)).collect();
+    classes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut top: Vec<(String, f64, usize)> =
+        by_name.into_iter().map(|(name, (ms, n))| (name.chars().take(140).collect(), ms, n)).collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(PROFILE_TOP);
+    Ok(Profile { step_ms, busy, classes, top })
 }
 
 /// What `d3pm_torch.py bench` writes.
@@ -482,6 +566,23 @@ impl Report {
                 num(r.peak_allocated_bytes.map(|x| x as f64 / (1u64 << 30) as f64), &|x| format!("{x:.1}")),
                 r.note.as_deref().unwrap_or(""),
             );
+        }
+        for r in &self.results {
+            let Some(p) = &r.profile else { continue };
+            s += &format!(
+                "\n### Profile: {} {} (one step, {:.1} ms, GPU busy {:.1}%)\n\n| class | ms | launches |\n|---|---|---|\n",
+                r.implementation,
+                r.kernel,
+                p.step_ms,
+                100.0 * p.busy
+            );
+            for (c, ms, n) in &p.classes {
+                s += &format!("| {c} | {ms:.2} | {n} |\n");
+            }
+            s += "\n| kernel | ms | launches |\n|---|---|---|\n";
+            for (name, ms, n) in &p.top {
+                s += &format!("| `{}` | {ms:.2} | {n} |\n", name.replace('|', "/"));
+            }
         }
         s
     }

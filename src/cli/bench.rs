@@ -34,7 +34,7 @@ pub struct D3pmBenchArgs {
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// helico's attention kernels to time.
-    #[arg(long, value_delimiter = ',', default_value = "flash_varlen,sdpa")]
+    #[arg(long, value_delimiter = ',', default_value = "flash_varlen,efficient_varlen,sdpa")]
     pub kernels: Vec<Kernel>,
     /// PyTorch variants, mode-kernel: modes eager, compile; kernels sdpa (dense mask), varlen.
     #[arg(long, value_delimiter = ',', default_value = "eager-sdpa,eager-varlen,compile-sdpa,compile-varlen", value_parser = parse_variant)]
@@ -51,6 +51,9 @@ pub struct D3pmBenchArgs {
     /// Micro-batches handed to PyTorch (it cycles them; helico reads its data stream).
     #[arg(long, default_value_t = 32)]
     pub pool: usize,
+    /// Profile one more step of each helico kernel and report GPU time by kernel (GPU only).
+    #[arg(long)]
+    pub profile: bool,
     /// Where the JSON and markdown reports go.
     #[arg(long, value_name = "DIR", default_value = "bench/results")]
     pub out: PathBuf,
@@ -65,6 +68,8 @@ pub enum Kernel {
     Sdpa,
     #[value(name = "flash_varlen")]
     FlashVarlen,
+    #[value(name = "efficient_varlen")]
+    EfficientVarlen,
 }
 
 fn parse_variant(raw: &str) -> Result<String, String> {
@@ -88,11 +93,13 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             Kernel::Math => Attention::Math(Default::default()),
             Kernel::Sdpa => Attention::Sdpa(Default::default()),
             Kernel::FlashVarlen => Attention::FlashVarlen(Default::default()),
+            Kernel::EfficientVarlen => Attention::EfficientVarlen(Default::default()),
         })
         .collect();
-    let torch = (!a.no_torch).then(|| TorchOptions { python: a.python, script: a.script, variants: a.torch_variants });
+    let torch =
+        (!a.no_torch).then_some(TorchOptions { python: a.python, script: a.script, variants: a.torch_variants });
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let opts = Options { steps: a.steps, warmup: a.warmup, kernels, torch, pool: a.pool, command };
+    let opts = Options { steps: a.steps, warmup: a.warmup, kernels, torch, pool: a.pool, profile: a.profile, command };
     let report = d3pm::run(&resolved.experiment, &a.exp.experiment.display().to_string(), &opts)?;
     let (json, md) = report.write(&a.out)?;
     if a.json {

@@ -4,8 +4,11 @@
 //!
 //! Tokens come in one of two layouts ([`Layout`]): rows of a padded batch, where a segment
 //! map says which positions share a sequence (the `math` and `sdpa` kernels build a dense
-//! [B, 1, L, L] mask from it), or the real tokens end to end with `cu_seqlens`, which varlen
-//! FlashAttention-2 takes directly, doing no work on padding or across sequences.
+//! [B, 1, L, L] mask from it), or the real tokens end to end with `cu_seqlens`, which the
+//! varlen kernels (FlashAttention-2, and the memory-efficient kernel of xformers' lineage)
+//! take directly, doing no work on padding or across sequences. Which varlen kernel is faster
+//! depends on the lengths: FlashAttention-2 works in 128-query tiles, the memory-efficient
+//! kernel in 64-query tiles, so short sequences waste less of the latter's.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,13 @@ pub struct SdpaAttentionConfig {}
 #[serde(deny_unknown_fields)]
 pub struct FlashVarlenAttentionConfig {}
 
+/// The memory-efficient attention kernel over the packed real tokens
+/// (`at::_efficient_attention_forward` with `cu_seqlens` through helico's shim): CUDA, fp16,
+/// bf16 or fp32.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EfficientVarlenAttentionConfig {}
+
 /// Head widths varlen FlashAttention-2 takes: multiples of 8 up to 256 (FA2's kernels).
 const FLASH_MAX_HEAD_DIM: i64 = 256;
 const FLASH_HEAD_DIM_MULTIPLE: i64 = 8;
@@ -47,12 +57,12 @@ pub enum Layout<'a> {
 
 /// Whether `attention` runs on the packed layout (the model then gathers the real tokens).
 pub fn packs(attention: &Attention) -> bool {
-    matches!(attention, Attention::FlashVarlen(_))
+    matches!(attention, Attention::FlashVarlen(_) | Attention::EfficientVarlen(_))
 }
 
-/// Why `attention` cannot run on this device, dtype and head width, if it cannot. Only
-/// `flash_varlen` has limits; it is probed with one tiny call, so an unsupported GPU (older
-/// than sm80) is found too.
+/// Why `attention` cannot run on this device, dtype and head width, if it cannot. Only the
+/// varlen kernels have limits; each is probed with one tiny call, so a GPU that lacks the
+/// kernel (FlashAttention-2 needs sm80) is found too.
 pub fn unsupported(attention: &Attention, device: Device, kind: Kind, head_dim: i64) -> Option<String> {
     if !packs(attention) {
         return None;
@@ -60,7 +70,8 @@ pub fn unsupported(attention: &Attention, device: Device, kind: Kind, head_dim: 
     if device == Device::Cpu {
         return Some("it needs a CUDA GPU and this run is on the CPU".into());
     }
-    if !matches!(kind, Kind::BFloat16 | Kind::Half) {
+    let flash = matches!(attention, Attention::FlashVarlen(_));
+    if flash && !matches!(kind, Kind::BFloat16 | Kind::Half) {
         return Some(format!("it takes bf16 or fp16 and this run computes in {kind:?} (runtime.precision)"));
     }
     if head_dim > FLASH_MAX_HEAD_DIM || head_dim % FLASH_HEAD_DIM_MULTIPLE != 0 {
@@ -68,9 +79,24 @@ pub fn unsupported(attention: &Attention, device: Device, kind: Kind, head_dim: 
     }
     let q = Tensor::zeros([2, 1, head_dim], (kind, device));
     let cu = Tensor::from_slice(&[0i32, 2]).to_device(device);
-    sys::flash_varlen_fwd(&q, &q, &q, Varlen { cu_seqlens: &cu, max_seqlen: 2 }, 1.0, false)
-        .err()
-        .map(|e| format!("this GPU refused it ({})", e.message))
+    let seqs = Varlen { cu_seqlens: &cu, max_seqlen: 2 };
+    let probe = if flash {
+        sys::flash_varlen_fwd(&q, &q, &q, seqs, 1.0, false).map(drop)
+    } else {
+        let q = q.unsqueeze(0);
+        sys::efficient_attention_fwd(&q, &q, &q, None, Some(seqs), 1.0, false).map(drop)
+    };
+    probe.err().map(|e| format!("this GPU refused it ({})", e.message))
+}
+
+/// The registry name of a kernel, as `runtime.attention = @name` selects it.
+pub fn name(attention: &Attention) -> &'static str {
+    match attention {
+        Attention::Math(_) => "math",
+        Attention::Sdpa(_) => "sdpa",
+        Attention::FlashVarlen(_) => "flash_varlen",
+        Attention::EfficientVarlen(_) => "efficient_varlen",
+    }
 }
 
 /// Self-attention within packed sequences, on either layout.
@@ -78,7 +104,7 @@ pub fn unsupported(attention: &Attention, device: Device, kind: Kind, head_dim: 
 /// q, k, v: [B, L, H, Dh] (`Padded`) or [T, H, Dh] (`Packed`), last dimension contiguous ->
 /// the same shape as q, in q's dtype. On the padded layout padding (segment 0) attends among
 /// itself, so no row of scores is fully masked and no NaN appears; padding outputs are never
-/// read. `flash_varlen` on a padded layout computes as `sdpa` (it needs sequence boundaries);
+/// read. The varlen kernels on a padded layout compute as `sdpa` (they need sequence boundaries);
 /// `math` and `sdpa` on a packed layout attend over one row of T tokens with the segments
 /// rebuilt from `cu_seqlens` (dense, for tests and fallbacks).
 pub fn attend(attention: &Attention, q: &Tensor, k: &Tensor, v: &Tensor, layout: &Layout<'_>) -> Tensor {
@@ -89,6 +115,15 @@ pub fn attend(attention: &Attention, q: &Tensor, k: &Tensor, v: &Tensor, layout:
             sys::flash_varlen_fwd(q, k, v, *seqs, scale, false)
                 .expect("flash_varlen was checked usable on this device and dtype when the runtime was resolved")
                 .out
+        }
+        (Attention::EfficientVarlen(_), Layout::Packed(seqs)) => {
+            let batch = |x: &Tensor| x.unsqueeze(0); // [1, T, H, Dh]
+            // The log-sum-exp is what the backward needs; without gradients it is not made.
+            let grad = q.requires_grad() || k.requires_grad() || v.requires_grad();
+            sys::efficient_attention_fwd(&batch(q), &batch(k), &batch(v), None, Some(*seqs), scale, grad)
+                .expect("efficient_varlen was checked usable on this device when the runtime was resolved")
+                .out
+                .squeeze_dim(0)
         }
         (_, Layout::Padded { segments }) => {
             let heads_first = |x: &Tensor| x.transpose(1, 2); // [B, H, L, Dh]
@@ -118,7 +153,7 @@ fn dense(attention: &Attention, q: &Tensor, k: &Tensor, v: &Tensor, segments: &T
             probs.to_kind(v.kind()).matmul(v) // [B, H, L, Dh]
         }
         // A boolean mask marks the pairs that take part.
-        Attention::Sdpa(_) | Attention::FlashVarlen(_) => {
+        Attention::Sdpa(_) | Attention::FlashVarlen(_) | Attention::EfficientVarlen(_) => {
             Tensor::scaled_dot_product_attention(q, k, v, Some(&same), 0.0, false, scale, false)
         }
     }
@@ -233,11 +268,13 @@ mod tests {
     }
 
     #[test]
-    fn flash_varlen_is_unsupported_on_the_cpu_and_in_fp32() {
+    fn varlen_kernels_are_unsupported_on_the_cpu_and_flash_in_fp32() {
         let flash = Attention::FlashVarlen(Default::default());
         assert!(unsupported(&flash, Device::Cpu, Kind::BFloat16, 64).unwrap().contains("CUDA GPU"));
         assert!(unsupported(&flash, Device::Cuda(0), Kind::Float, 64).unwrap().contains("bf16"));
         assert!(unsupported(&flash, Device::Cuda(0), Kind::BFloat16, 12).unwrap().contains("multiples of 8"));
         assert_eq!(unsupported(&Attention::Sdpa(Default::default()), Device::Cpu, Kind::Float, 12), None);
+        let efficient = Attention::EfficientVarlen(Default::default());
+        assert!(unsupported(&efficient, Device::Cpu, Kind::Float, 64).unwrap().contains("CUDA GPU"));
     }
 }

@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::nn::attention::{FlashVarlenAttentionConfig, MathAttentionConfig, SdpaAttentionConfig};
+use crate::nn::attention::{
+    EfficientVarlenAttentionConfig, FlashVarlenAttentionConfig, MathAttentionConfig, SdpaAttentionConfig,
+};
 
 /// The attention kernel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -18,6 +20,10 @@ pub enum Attention {
     /// Varlen FlashAttention-2 over the real tokens only (CUDA sm80+, bf16/fp16): no work on
     /// padding or across packed sequences. Where it cannot run, `sdpa` does, with a note.
     FlashVarlen(FlashVarlenAttentionConfig),
+    /// The memory-efficient kernel over the real tokens only (CUDA; fp16, bf16 or fp32): as
+    /// `flash_varlen`, in smaller tiles, which suits short sequences. Where it cannot run,
+    /// `sdpa` does, with a note.
+    EfficientVarlen(EfficientVarlenAttentionConfig),
 }
 
 impl Default for Attention {
