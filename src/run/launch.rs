@@ -139,7 +139,7 @@ fn rank_runtime(exp: &Experiment, world: &World) -> anyhow::Result<Runtime> {
             world.rank, world.local_rank
         )));
     }
-    if exp.train.grad_accum as usize % world.size != 0 {
+    if !(exp.train.grad_accum as usize).is_multiple_of(world.size) {
         bail!(BadInput(format!(
             "train.grad_accum = {} does not split over {} ranks: each step trains batch_size × grad_accum windows in all, \
              grad_accum / world on each rank; set train.grad_accum to a multiple of {}",

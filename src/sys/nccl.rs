@@ -24,15 +24,22 @@ pub struct UniqueId(pub [u8; 128]);
 
 type NcclComm = *mut c_void;
 
+type GetUniqueId = unsafe extern "C" fn(*mut UniqueId) -> c_int;
+type CommInitRank = unsafe extern "C" fn(*mut NcclComm, c_int, UniqueId, c_int) -> c_int;
+type AllReduce = unsafe extern "C" fn(*const c_void, *mut c_void, usize, c_int, c_int, NcclComm, *mut c_void) -> c_int;
+type CommFn = unsafe extern "C" fn(NcclComm) -> c_int;
+type GetErrorString = unsafe extern "C" fn(c_int) -> *const c_char;
+type GetVersion = unsafe extern "C" fn(*mut c_int) -> c_int;
+
 /// The NCCL functions helico uses, from the already-loaded library.
 struct Api {
-    get_unique_id: unsafe extern "C" fn(*mut UniqueId) -> c_int,
-    comm_init_rank: unsafe extern "C" fn(*mut NcclComm, c_int, UniqueId, c_int) -> c_int,
-    all_reduce: unsafe extern "C" fn(*const c_void, *mut c_void, usize, c_int, c_int, NcclComm, *mut c_void) -> c_int,
-    comm_destroy: unsafe extern "C" fn(NcclComm) -> c_int,
-    comm_abort: unsafe extern "C" fn(NcclComm) -> c_int,
-    get_error_string: unsafe extern "C" fn(c_int) -> *const c_char,
-    get_version: unsafe extern "C" fn(*mut c_int) -> c_int,
+    get_unique_id: GetUniqueId,
+    comm_init_rank: CommInitRank,
+    all_reduce: AllReduce,
+    comm_destroy: CommFn,
+    comm_abort: CommFn,
+    get_error_string: GetErrorString,
+    get_version: GetVersion,
 }
 
 /// `ncclDataType_t` and `ncclRedOp_t` values (nccl.h).
@@ -56,13 +63,13 @@ fn api() -> Result<&'static Api, Error> {
         // SAFETY: each symbol is the NCCL 2.x function of that name, with this signature.
         unsafe {
             Ok(Api {
-                get_unique_id: std::mem::transmute::<*mut c_void, _>(find(c"ncclGetUniqueId")?),
-                comm_init_rank: std::mem::transmute::<*mut c_void, _>(find(c"ncclCommInitRank")?),
-                all_reduce: std::mem::transmute::<*mut c_void, _>(find(c"ncclAllReduce")?),
-                comm_destroy: std::mem::transmute::<*mut c_void, _>(find(c"ncclCommDestroy")?),
-                comm_abort: std::mem::transmute::<*mut c_void, _>(find(c"ncclCommAbort")?),
-                get_error_string: std::mem::transmute::<*mut c_void, _>(find(c"ncclGetErrorString")?),
-                get_version: std::mem::transmute::<*mut c_void, _>(find(c"ncclGetVersion")?),
+                get_unique_id: std::mem::transmute::<*mut c_void, GetUniqueId>(find(c"ncclGetUniqueId")?),
+                comm_init_rank: std::mem::transmute::<*mut c_void, CommInitRank>(find(c"ncclCommInitRank")?),
+                all_reduce: std::mem::transmute::<*mut c_void, AllReduce>(find(c"ncclAllReduce")?),
+                comm_destroy: std::mem::transmute::<*mut c_void, CommFn>(find(c"ncclCommDestroy")?),
+                comm_abort: std::mem::transmute::<*mut c_void, CommFn>(find(c"ncclCommAbort")?),
+                get_error_string: std::mem::transmute::<*mut c_void, GetErrorString>(find(c"ncclGetErrorString")?),
+                get_version: std::mem::transmute::<*mut c_void, GetVersion>(find(c"ncclGetVersion")?),
             })
         }
     })
