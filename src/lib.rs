@@ -14,5 +14,6 @@ pub mod nn;
 pub mod registry;
 pub mod run;
 pub mod runtime;
+pub mod sys;
 pub mod track;
 pub mod train;

@@ -44,6 +44,8 @@ enum Command {
     /// Stage a finished run for the Hugging Face Hub (weights, resolved config, model card)
     /// and record the target repository in its links.json; no network is used.
     Publish(cli::publish::PublishArgs),
+    /// Measure training throughput against the PyTorch reference (GPU).
+    Bench(cli::bench::BenchArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
     DemoData(cli::demo_data::DemoDataArgs),
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Inputs(a) => cli::inputs::inputs(a),
         Command::Preprocess(a) => cli::preprocess::preprocess(a),
         Command::BenchParse(a) => cli::bench_parse::bench_parse(a),
+        Command::Bench(a) => cli::bench::bench(a),
     };
     match result {
         Ok(code) => code,

@@ -94,6 +94,18 @@ impl Runtime {
         Runtime { device, kind, attention: cfg.attention.clone() }
     }
 
+    /// This runtime with an attention kernel that can run here for heads of width `head_dim`:
+    /// where the configured kernel cannot (`nn::attention::unsupported`: no GPU, fp32, an old
+    /// GPU), `sdpa` computes the same function, and a note says why, once, at start.
+    pub fn with_usable_attention(mut self, head_dim: i64) -> Runtime {
+        if let Some(why) = crate::nn::attention::unsupported(&self.attention, self.device, self.kind, head_dim) {
+            let name = crate::nn::attention::name(&self.attention);
+            eprintln!("note: runtime.attention = @{name} cannot run here: {why}; using @sdpa");
+            self.attention = Attention::Sdpa(Default::default());
+        }
+        self
+    }
+
     /// fp32 on the CPU with the given kernel: what tests and `helico check` use.
     pub fn cpu(attention: Attention) -> Runtime {
         Runtime { device: tch::Device::Cpu, kind: tch::Kind::Float, attention }

@@ -298,11 +298,13 @@ fn help_pins_the_cli_surface() {
         "freeze",
         "preprocess",
         "bench-parse",
+        "bench",
+        "bench d3pm",
     ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");
         snapshot!(
-            format!("help__{}", if sub.is_empty() { "helico" } else { sub }),
+            format!("help__{}", if sub.is_empty() { "helico".to_owned() } else { sub.replace(' ', "-") }),
             helico_run(&args).expect_code(0).stdout
         );
     }

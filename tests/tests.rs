@@ -1,6 +1,7 @@
 //! Integration tests: the real `helico` binary and library on real files.
 
 mod ablate;
+mod bench;
 mod ccd;
 mod cif;
 mod config;
@@ -10,6 +11,7 @@ mod data_support;
 mod demo;
 mod diff;
 mod features;
+mod gpu;
 mod inputs;
 mod msa;
 mod preprocess;

@@ -232,6 +232,9 @@ fn in_process(
             Ok(Launched::Done { dir, .. }) => (State::Done, Some(run_id(&dir)), None),
             Ok(Launched::AlreadyDone { dir }) => (State::Skipped, Some(run_id(&dir)), None),
             Ok(Launched::Interrupted { dir, .. }) => (State::Interrupted, Some(run_id(&dir)), None),
+            // A data-parallel rank other than 0 (the trial ran under torchrun or SLURM): rank 0
+            // wrote the run.
+            Ok(Launched::Follower { .. }) => (State::Done, run_of(&settings.root, id, index), None),
             Err(e) => (State::Failed, run_of(&settings.root, id, index), Some(clip(&format!("{e:#}")))),
         };
         report(index, &t, state, run.as_deref(), error.as_deref());

@@ -2,6 +2,7 @@
 //! function that wires them to the library.
 
 pub mod ablate;
+pub mod bench;
 pub mod bench_parse;
 pub mod check;
 pub mod demo_data;

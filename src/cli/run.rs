@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{ExperimentArgs, OverrideArg, describe_drop, parse_override, report_invalid};
 use helico::exit;
-use helico::run::{launch, select};
+use helico::run::{launch, select, spawn};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// Where run directories go.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs_dir: PathBuf,
+    /// Train data-parallel on this many local GPUs, one process each (the global batch stays
+    /// batch_size × grad_accum). Under torchrun or SLURM leave it out: their RANK/WORLD_SIZE
+    /// (SLURM_PROCID/SLURM_NTASKS with MASTER_ADDR/MASTER_PORT) are read instead.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub gpus: Option<u16>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -45,6 +50,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let argv: Vec<String> = std::env::args().collect();
+    if let Some(n) = a.gpus.filter(|&n| n > 1 && std::env::var_os("WORLD_SIZE").is_none()) {
+        let args = without_gpus(&argv[1..]);
+        let code = spawn::ranks(n as usize, &args)?;
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)));
+    }
     let launched = match (&a.resume, &a.experiment) {
         (Some(spec), _) => launch::resume(&select::find(&a.runs_dir, spec)?, &argv, &stop)?,
         (None, Some(experiment)) => {
@@ -87,7 +97,26 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("interrupted at step {step}; continue with `helico run --resume {}`", dir.display());
             Ok(ExitCode::from(exit::INTERRUPTED))
         }
+        // Rank 0 reports the run.
+        launch::Launched::Follower { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The command line for each rank: the same, without `--gpus N` (the ranks must not spawn).
+fn without_gpus(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == "--gpus" {
+            skip = true;
+        } else if !a.starts_with("--gpus=") {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 /// The ablation trial this run is, when `helico ablate --jobs N` started it.

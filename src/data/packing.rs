@@ -88,6 +88,10 @@ pub struct PackedBatch {
     pub cu_seqlens: Tensor,
     /// Longest sequence, EOS included (host value, fixed at packing time).
     pub max_seqlen: i64,
+    /// Where each real token sits in the flattened [B·L] batch, in `cu_seqlens` order: [T]
+    /// i64. Known when packing, so gathering the real tokens on a GPU needs no `nonzero`
+    /// (which reads the count back and stalls the host once per micro-batch).
+    pub real_index: Tensor,
 }
 
 impl PackedBatch {
@@ -100,6 +104,7 @@ impl PackedBatch {
         let mut segments = vec![0i64; n];
         let mut cu_seqlens = vec![0i32];
         let mut max_seqlen = 0;
+        let mut real_index = Vec::new();
         for (b, row) in rows.iter().enumerate() {
             assert!(row.tokens.len() <= window, "row {b} holds {} tokens, window is {window}", row.tokens.len());
             let base = b * window;
@@ -111,6 +116,7 @@ impl PackedBatch {
                     positions[i] = p;
                     segments[i] = segment;
                 }
+                real_index.extend(at as i64..(at + len) as i64);
                 at += len;
                 let end = cu_seqlens.last().copied().unwrap_or(0) + len as i32;
                 cu_seqlens.push(end);
@@ -125,18 +131,22 @@ impl PackedBatch {
             segments: Tensor::from_slice(&segments).view(shape),
             cu_seqlens: Tensor::from_slice(&cu_seqlens),
             max_seqlen,
+            real_index: Tensor::from_slice(&real_index),
         }
     }
 
-    /// The same batch on `device`.
+    /// The same batch on `device`. The copies do not wait for the device: a blocking copy
+    /// synchronises the host with every kernel queued before it, once per tensor.
     pub fn to_device(&self, device: Device) -> PackedBatch {
+        let put = |t: &Tensor| t.to_device_(device, t.kind(), true, false);
         PackedBatch {
-            tokens: self.tokens.to_device(device),
-            positions: self.positions.to_device(device),
-            domains: self.domains.to_device(device),
-            segments: self.segments.to_device(device),
-            cu_seqlens: self.cu_seqlens.to_device(device),
+            tokens: put(&self.tokens),
+            positions: put(&self.positions),
+            domains: put(&self.domains),
+            segments: put(&self.segments),
+            cu_seqlens: put(&self.cu_seqlens),
             max_seqlen: self.max_seqlen,
+            real_index: put(&self.real_index),
         }
     }
 
@@ -178,6 +188,7 @@ mod tests {
         let real = batch.tokens.masked_select(&batch.real());
         assert_eq!(real.size(), [11]);
         assert_eq!(to_vec(&real.narrow(0, 6, 5)), [40, 41, 42, 43, EOS]);
+        assert_eq!(to_vec(&batch.real_index), to_vec(&batch.real().flatten(0, 1).nonzero().squeeze_dim(1)));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::nn::attention::{MathAttentionConfig, SdpaAttentionConfig};
+use crate::nn::attention::{
+    EfficientVarlenAttentionConfig, FlashVarlenAttentionConfig, MathAttentionConfig, SdpaAttentionConfig,
+};
 
 /// The attention kernel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -15,6 +17,13 @@ pub enum Attention {
     /// libtorch's `scaled_dot_product_attention` (fused flash / memory-efficient / cuDNN
     /// backends where the device supports them).
     Sdpa(SdpaAttentionConfig),
+    /// Varlen FlashAttention-2 over the real tokens only (CUDA sm80+, bf16/fp16): no work on
+    /// padding or across packed sequences. Where it cannot run, `sdpa` does, with a note.
+    FlashVarlen(FlashVarlenAttentionConfig),
+    /// The memory-efficient kernel over the real tokens only (CUDA; fp16, bf16 or fp32): as
+    /// `flash_varlen`, in smaller tiles, which suits short sequences. Where it cannot run,
+    /// `sdpa` does, with a note.
+    EfficientVarlen(EfficientVarlenAttentionConfig),
 }
 
 impl Default for Attention {

@@ -1,6 +1,10 @@
 //! `helico run`: from a resolved experiment to a finished run directory, and `--resume` of an
 //! unfinished one. Input problems surface before the run directory exists; once it exists,
 //! the run always ends with a status (done, failed or interrupted), never a stale "running".
+//!
+//! Under data parallelism (`train::ddp`, WORLD_SIZE > 1) rank 0 does all of this; the other
+//! ranks only train in step with it (`follow`): no run directory, snapshot, metrics,
+//! evaluation or checkpoints of their own.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -22,9 +26,10 @@ use crate::track::progress::Progress;
 use crate::track::{End, Trackers};
 use crate::train::adamw::AdamW;
 use crate::train::checkpoint::{LoopState, load_into};
+use crate::train::ddp::{self, Ddp, World};
 use crate::train::ema::Ema;
 use crate::train::lm::LmTask;
-use crate::train::trainer::{Outcome, Outputs, fit};
+use crate::train::trainer::{Outcome, Outputs, fit, train_step};
 
 /// How a `helico run` ended.
 #[derive(Debug, Serialize)]
@@ -36,6 +41,9 @@ pub enum Launched {
     AlreadyDone { dir: PathBuf },
     /// Stopped by a signal; resumable.
     Interrupted { dir: PathBuf, step: u64 },
+    /// A data-parallel rank other than 0 finished training in step with rank 0 (which
+    /// reports the run).
+    Follower { rank: usize },
 }
 
 /// `summary.json`: the headline numbers of a finished run.
@@ -66,15 +74,28 @@ pub struct Options {
 /// Starts a new run of a resolved experiment.
 pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::Result<Launched> {
     let exp = &resolved.experiment;
+    let world = World::from_env()?;
+    let rt = match &world {
+        Some(w) => rank_runtime(exp, w)?,
+        None => Runtime::resolve(&exp.runtime),
+    };
     let data = load_data(exp)?;
+    if let Some(w) = world.clone().filter(|w| w.rank != 0) {
+        return follow(exp, data, rt, w, None, stop);
+    }
+    let dismiss = |w: &Option<World>| w.as_ref().map_or(Ok(()), ddp::dismiss);
     let manifest = manifest_of(exp, &data)?;
     let prov = Provenance::capture(Path::new("."), &opts.root)?;
     let identity = Identity::new(resolved.config_hash.clone(), prov.code_hash(), manifest.hash.clone());
     if !opts.force {
         for (dir, info) in all_runs(&opts.root).into_iter().filter(|(_, i)| i.identity.run_key == identity.run_key) {
             match info.status {
-                Status::Done => return Ok(Launched::AlreadyDone { dir }),
+                Status::Done => {
+                    dismiss(&world)?;
+                    return Ok(Launched::AlreadyDone { dir });
+                }
                 Status::Running if !info.is_dead() => {
+                    dismiss(&world)?;
                     bail!(BadInput(format!(
                         "an identical run is in progress in {} (pid {} on {}); wait for it, or pass --force",
                         dir.display(),
@@ -86,7 +107,10 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
             }
         }
     }
-    let rt = Runtime::resolve(&exp.runtime);
+    let ddp = match world {
+        Some(w) => Some(Ddp::connect(w)?.expect("rank 0 always connects")),
+        None => None,
+    };
     let dir = super::dir::create(&opts.root, &exp.name, &resolved.config_hash)?;
     let mut info = snapshot::write(&dir, resolved, &prov, &manifest, &identity, &opts.argv)?;
     if opts.ablation.is_some() {
@@ -95,17 +119,94 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
     }
     let Data::Sequences(sequences) = &exp.data;
     crate::track::hf::write_records(&dir, sequences.files.iter().map(|f| f.path.as_str()))?;
-    let task = LmTask::new(exp, data, rt, Position::default());
+    let mut task = LmTask::new(exp, data, rt, Position::default());
+    if let Some(d) = &ddp {
+        task.set_shard(d.world.rank, d.world.size);
+    }
     write_data_files(&dir, &task)?;
-    train(&dir, exp, task, info, None, stop)
+    train(&dir, exp, task, info, None, stop, ddp.as_ref())
+}
+
+/// The runtime of a data-parallel rank: its own GPU, LOCAL_RANK.
+fn rank_runtime(exp: &Experiment, world: &World) -> anyhow::Result<Runtime> {
+    if exp.runtime.device == "cpu" {
+        bail!(BadInput(format!(
+            "WORLD_SIZE = {} asks for data parallelism, which runs one rank per GPU, but runtime.device = \"cpu\"",
+            world.size
+        )));
+    }
+    let visible = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+    if world.local_rank >= visible {
+        bail!(BadInput(format!(
+            "rank {} wants GPU {} (LOCAL_RANK) but {visible} GPUs are usable on this host",
+            world.rank, world.local_rank
+        )));
+    }
+    if !(exp.train.grad_accum as usize).is_multiple_of(world.size) {
+        bail!(BadInput(format!(
+            "train.grad_accum = {} does not split over {} ranks: each step trains batch_size × grad_accum windows in all, \
+             grad_accum / world on each rank; set train.grad_accum to a multiple of {}",
+            exp.train.grad_accum, world.size, world.size
+        )));
+    }
+    let cfg = crate::runtime::RuntimeConfig { device: format!("cuda:{}", world.local_rank), ..exp.runtime.clone() };
+    Ok(Runtime::resolve(&cfg))
+}
+
+/// A rank other than 0: trains in step with rank 0 from `loaded` (or the start), writing
+/// nothing. It stops when rank 0 finishes, or when any rank was signalled.
+fn follow(
+    exp: &Experiment,
+    data: LmData,
+    rt: Runtime,
+    world: World,
+    loaded: Option<crate::train::checkpoint::Loaded>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Launched> {
+    let rank = world.rank;
+    let Some(ddp) = Ddp::connect(world)? else { return Ok(Launched::Follower { rank }) };
+    let position = loaded
+        .as_ref()
+        .map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
+    let mut task = LmTask::new(exp, data, rt, position);
+    task.set_shard(rank, ddp.world.size);
+    let mut opt = AdamW::new(&task.vs, exp_adamw(exp));
+    let mut step = 0;
+    if let Some(l) = loaded {
+        load_into(&task.vs, l.model, "the checkpoint")?;
+        opt.load_state(l.optimizer, l.state.step).map_err(anyhow::Error::msg)?;
+        step = l.state.step;
+    }
+    while step < exp.train.steps {
+        let done = train_step(exp, &mut task, &mut opt, step, Some(&ddp), stop)?;
+        step += 1;
+        if done.stop {
+            break;
+        }
+    }
+    Ok(Launched::Follower { rank })
 }
 
 /// Continues an unfinished run in its own directory, from its latest checkpoint.
 pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<Launched> {
+    let world = World::from_env()?;
+    if let Some(w) = world.clone().filter(|w| w.rank != 0) {
+        // Rank 0 checks the run and reports; the others load the same checkpoint.
+        let exp = read_experiment(dir)?;
+        let rt = rank_runtime(&exp, &w)?;
+        let data = load_data(&exp)?;
+        let loaded = latest_checkpoint(dir, rt.device)?;
+        return follow(&exp, data, rt, w, loaded, stop);
+    }
+    let dismiss = || world.as_ref().map_or(Ok(()), ddp::dismiss);
     let mut info = RunInfo::read(dir)?;
     match info.status {
-        Status::Done => return Ok(Launched::AlreadyDone { dir: dir.to_path_buf() }),
+        Status::Done => {
+            dismiss()?;
+            return Ok(Launched::AlreadyDone { dir: dir.to_path_buf() });
+        }
         Status::Running if !info.is_dead() => {
+            dismiss()?;
             bail!(BadInput(format!(
                 "run {} is still running (pid {} on {}, heartbeat {})",
                 dir.display(),
@@ -117,9 +218,14 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
         _ => {}
     }
     let exp = read_experiment(dir)?;
+    let rt = match &world {
+        Some(w) => rank_runtime(&exp, w)?,
+        None => Runtime::resolve(&exp.runtime),
+    };
     let data = load_data(&exp)?;
     let manifest = manifest_of(&exp, &data)?;
     if manifest.hash != info.identity.data_hash {
+        dismiss()?;
         bail!(BadInput(format!(
             "the data changed since run {} started (data hash {} → {}): resuming would train on other data; start a new run instead",
             info.id,
@@ -133,19 +239,18 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
     if code != info.identity.code_hash {
         eprintln!("warning: the code changed since run {} started: the resumed steps run different code", info.id);
     }
-    let checkpoints = crate::train::checkpoint::Checkpoints::new(dir.join("checkpoints"));
-    let latest = checkpoints.latest()?;
-    let rt = Runtime::resolve(&exp.runtime);
-    let loaded = match &latest {
-        Some(entry) => {
-            Some(checkpoints.load(entry, rt.device).with_context(|| format!("cannot load checkpoint {}", entry.path))?)
-        }
-        None => None,
-    };
+    let loaded = latest_checkpoint(dir, rt.device)?;
     let position = loaded
         .as_ref()
         .map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
-    let task = LmTask::new(&exp, data, rt, position);
+    let ddp = match world {
+        Some(w) => Some(Ddp::connect(w)?.expect("rank 0 always connects")),
+        None => None,
+    };
+    let mut task = LmTask::new(&exp, data, rt, position);
+    if let Some(d) = &ddp {
+        task.set_shard(d.world.rank, d.world.size);
+    }
     info.status = Status::Running;
     info.pid = std::process::id();
     info.host = super::info::hostname();
@@ -153,7 +258,17 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
     info.error = None;
     info.commands.push(argv.to_vec());
     info.write(dir)?;
-    train(dir, &exp, task, info, loaded, stop)
+    train(dir, &exp, task, info, loaded, stop, ddp.as_ref())
+}
+
+fn latest_checkpoint(dir: &Path, device: tch::Device) -> anyhow::Result<Option<crate::train::checkpoint::Loaded>> {
+    let checkpoints = crate::train::checkpoint::Checkpoints::new(dir.join("checkpoints"));
+    match checkpoints.latest()? {
+        Some(entry) => Ok(Some(
+            checkpoints.load(&entry, device).with_context(|| format!("cannot load checkpoint {}", entry.path))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// What `helico check` measured.
@@ -238,6 +353,7 @@ fn train(
     info: RunInfo,
     loaded: Option<crate::train::checkpoint::Loaded>,
     stop: &AtomicBool,
+    ddp: Option<&Ddp>,
 ) -> anyhow::Result<Launched> {
     let mut opt = AdamW::new(&task.vs, exp_adamw(exp));
     let mut ema = (exp.train.ema_decay > 0.0).then(|| Ema::new(&task.vs, exp.train.ema_decay));
@@ -254,8 +370,25 @@ fn train(
     let track = Trackers::open(dir, &exp.track, &info, state.step)?;
     let progress = Progress::new(exp.train.steps, state.step, "training");
     let mut out = Outputs::new(dir, info, metrics, track, stop, exp.train.keep_checkpoints, progress);
-    let result = fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out, ddp)
+    }));
     out.progress.finish();
+    let result = match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or_default();
+            if !text.contains("out of memory") {
+                std::panic::resume_unwind(payload);
+            }
+            opt.zero_grad();
+            Err(out_of_memory(exp, &task))
+        }
+    };
     match result {
         Ok(Outcome::Done(last)) => {
             let summary = Summary {
@@ -284,6 +417,29 @@ fn train(
             finish(&mut out.info, dir, Status::Failed, Some(format!("{e:#}")))?;
             Err(e)
         }
+    }
+}
+
+/// The out-of-memory error, naming the largest micro-batch that fits (tried, halving the
+/// batch) and the accumulation that keeps the global batch.
+fn out_of_memory(exp: &Experiment, task: &LmTask) -> anyhow::Error {
+    let (b, a) = (exp.train.batch_size as usize, exp.train.grad_accum as usize);
+    let window = task.data.window;
+    let what = format!(
+        "out of memory on {:?} training train.batch_size = {b} windows of data.window = {window} tokens ({} tokens per micro-batch)",
+        task.rt.device,
+        b * window
+    );
+    let fitting =
+        std::iter::successors(Some(b / 2), |&n| (n > 1).then_some(n / 2)).filter(|&n| n > 0).find(|&n| task.fits(n));
+    match fitting {
+        Some(n) => BadInput(format!(
+            "{what}: train.batch_size = {n} fits (one forward and backward tried); set train.batch_size = {n} train.grad_accum = {} to keep the global batch of {} windows",
+            a * b / n,
+            a * b
+        ))
+        .into(),
+        None => BadInput(format!("{what}: not even one window fits; lower data.window (e.g. {})", window / 2)).into(),
     }
 }
 

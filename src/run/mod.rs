@@ -17,3 +17,4 @@ pub mod sample;
 pub mod secrets;
 pub mod select;
 pub mod snapshot;
+pub mod spawn;

@@ -96,7 +96,7 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
         bail!(BadInput(format!("--{p}")));
     }
 
-    let rt = Runtime::resolve(&exp.runtime);
+    let rt = Runtime::resolve(&exp.runtime).with_usable_attention(cfg.d_model / cfg.n_heads);
     let checkpoints = Checkpoints::new(dir.join("checkpoints"));
     let entry =
         checkpoints.latest()?.ok_or_else(|| BadInput(format!("run {} has no checkpoint yet", dir.display())))?;

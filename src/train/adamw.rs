@@ -1,5 +1,9 @@
 //! AdamW (Loshchilov & Hutter 2019) over a VarStore, with state that checkpoints can save:
 //! tch's own optimizer cannot export its moments, so resumed runs would restart Adam.
+//!
+//! The update is libtorch's fused kernel (`at::_fused_adamw_` through `sys`, one launch per
+//! weight-decay group instead of ~10 per parameter) and the gradient-norm clip uses foreach
+//! kernels; neither synchronises with the host.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -63,6 +67,8 @@ pub struct AdamW {
     params: Vec<Param>,
     /// Updates applied so far (t in the bias corrections).
     steps: u64,
+    /// `steps` as the 0-d fp32 tensor on the parameters' device that the fused kernel reads.
+    step_tensor: Tensor,
 }
 
 impl AdamW {
@@ -79,8 +85,9 @@ impl AdamW {
                 let v = var.zeros_like().to_kind(Kind::Float);
                 Param { decay: cfg.decay_norms_and_biases || !exempt, name, var, m, v }
             })
-            .collect();
-        AdamW { cfg: cfg.clone(), params, steps: 0 }
+            .collect::<Vec<Param>>();
+        let device = params.first().map_or(tch::Device::Cpu, |p| p.var.device());
+        AdamW { cfg: cfg.clone(), params, steps: 0, step_tensor: Tensor::zeros([], (Kind::Float, device)) }
     }
 
     pub fn steps(&self) -> u64 {
@@ -92,6 +99,11 @@ impl AdamW {
         self.params.iter().filter(|p| p.decay).map(|p| p.name.as_str())
     }
 
+    /// The defined gradients, in parameter order (for an all-reduce).
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect()
+    }
+
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {
             p.var.zero_grad();
@@ -101,46 +113,45 @@ impl AdamW {
     /// Scales gradients so their global L2 norm is at most `max` (no host sync); returns the
     /// norm before clipping as a 0-d fp32 tensor.
     pub fn clip_grad_norm(&self, max: f64) -> Tensor {
-        let mut grads: Vec<Tensor> = self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect();
-        let Some(first) = grads.first() else { return Tensor::zeros([], (Kind::Float, tch::Device::Cpu)) };
-        let squares: Vec<Tensor> = grads.iter().map(|g| g.to_kind(Kind::Float).square().sum(Kind::Float)).collect();
-        let norm = Tensor::stack(&squares, 0).sum(Kind::Float).sqrt().to_device(first.device());
-        if max > 0.0 {
-            let coef = (max / (&norm + 1e-6)).clamp_max(1.0);
-            tch::no_grad(|| {
-                for g in &mut grads {
-                    let _ = g.g_mul_(&coef.to_kind(g.kind()));
-                }
-            });
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.var.grad()).filter(Tensor::defined).collect();
+        if grads.is_empty() {
+            return Tensor::zeros([], (Kind::Float, self.step_tensor.device()));
         }
-        norm
+        let refs: Vec<&Tensor> = grads.iter().collect();
+        tch::no_grad(|| crate::sys::clip_grad_norm(&refs, max))
+            .expect("foreach norm and scaling take fp32 gradients on one device")
     }
 
-    /// One update with learning rate `lr` (decoupled decay: p ← p − lr·λ·p, then the Adam step).
+    /// One update with learning rate `lr` (decoupled decay: p ← p − lr·λ·p, then the Adam
+    /// step), as libtorch's fused AdamW computes it for `torch.optim.AdamW(fused=True)`.
     pub fn step(&mut self, lr: f64) {
         self.steps += 1;
-        let [b1, b2] = self.cfg.betas;
-        let t = self.steps as i32;
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let (eps, wd) = (self.cfg.eps, self.cfg.weight_decay);
-        tch::no_grad(|| {
-            for p in &mut self.params {
-                let g = p.var.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let g = g.to_kind(Kind::Float);
-                if p.decay && wd > 0.0 {
-                    let _ = p.var.g_mul_scalar_(1.0 - lr * wd);
-                }
-                // The same expressions, in the same order, as libtorch's torch::optim::AdamW.
-                let _ = p.m.g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
-                let _ = p.v.g_mul_scalar_(b2).g_add_(&((&g * (1.0 - b2)) * &g));
-                let denom = (p.v.sqrt() / bc2.sqrt()) + eps;
-                let update = (&p.m * (-lr / bc1)) / denom;
-                let _ = p.var.g_add_(&update.to_kind(p.var.kind()));
+        let _ = self.step_tensor.fill_(self.steps as f64);
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.var.grad()).collect();
+        for decay in [true, false] {
+            let group: Vec<(&Param, &Tensor)> =
+                self.params.iter().zip(&grads).filter(|(p, g)| p.decay == decay && g.defined()).collect();
+            if group.is_empty() {
+                continue;
             }
-        });
+            let column = |f: fn(&Param) -> &Tensor| group.iter().map(|(p, _)| f(p)).collect::<Vec<_>>();
+            let g: Vec<&Tensor> = group.iter().map(|(_, g)| *g).collect();
+            let wd = if decay { self.cfg.weight_decay } else { 0.0 };
+            tch::no_grad(|| {
+                crate::sys::fused_adamw(
+                    &column(|p| &p.var),
+                    &g,
+                    &column(|p| &p.m),
+                    &column(|p| &p.v),
+                    &self.step_tensor,
+                    lr,
+                    self.cfg.betas,
+                    wd,
+                    self.cfg.eps,
+                )
+            })
+            .expect("fused AdamW takes fp32 parameters, gradients and moments on one device");
+        }
     }
 
     /// The moments as named tensors (`m.<param>`, `v.<param>`) for a checkpoint.

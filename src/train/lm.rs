@@ -42,6 +42,9 @@ pub struct LmTask {
     batch_size: usize,
     eval_batches: usize,
     seed: u64,
+    /// (rank, world): this process trains on micro-batch j of the stream when j mod world =
+    /// rank (`train::ddp`); (0, 1) alone.
+    shard: (usize, usize),
 }
 
 impl LmTask {
@@ -51,6 +54,7 @@ impl LmTask {
         let (Model::D3pmLm(cfg), Loss::D3pmCe(loss)) = (&exp.model, &exp.loss);
         let seed = exp.seed;
         tch::manual_seed(derive(seed, &["init"], 0) as i64);
+        let rt = rt.with_usable_attention(cfg.d_model / cfg.n_heads);
         let vs = nn::VarStore::new(rt.device);
         let model = D3pmLm::new(vs.root(), cfg, data.vocab.len());
         let batch_size = exp.train.batch_size as usize;
@@ -69,7 +73,14 @@ impl LmTask {
             batch_size,
             eval_batches,
             seed,
+            shard: (0, 1),
         }
+    }
+
+    /// Trains on every `world`-th micro-batch of the stream, from the `rank`-th.
+    pub fn set_shard(&mut self, rank: usize, world: usize) {
+        assert!(rank < world, "rank {rank} of {world}");
+        self.shard = (rank, world);
     }
 
     pub fn position(&self) -> Position {
@@ -78,7 +89,15 @@ impl LmTask {
 
     /// Forward and loss of the next training micro-batch (backward is the caller's).
     pub fn micro_step(&mut self) -> Micro {
-        let (batch, tokens) = self.batches.next(&self.data);
+        let (rank, world) = self.shard;
+        let mut mine = None;
+        for j in 0..world {
+            let next = self.batches.next(&self.data);
+            if j == rank {
+                mine = Some(next);
+            }
+        }
+        let (batch, tokens) = mine.expect("rank < world");
         let batch = batch.to_device(self.rt.device);
         Micro { loss: self.loss_of(&batch, true).0, tokens }
     }
@@ -116,6 +135,29 @@ impl LmTask {
             masked_accuracy: per(correct as f64, scored),
             perplexity_bound: per(nats, tokens).exp(),
         }
+    }
+
+    /// Whether one training forward and backward of `rows` windows fits in the device's
+    /// memory: tried on held-out rows (cycled), gradients discarded. For the out-of-memory
+    /// message, which names a batch that fits rather than guessing one.
+    pub fn fits(&self, rows: usize) -> bool {
+        let rows: Vec<PackedRow> = self.holdout.iter().cycle().take(rows).cloned().collect();
+        if rows.is_empty() {
+            return false;
+        }
+        let batch = PackedBatch::new(&rows, self.data.window).to_device(self.rt.device);
+        // libtorch reports an allocation failure as a panic of the op; the default hook would
+        // print each probe's.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let ok =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.loss_of(&batch, true).0.loss.backward()))
+                .is_ok();
+        std::panic::set_hook(hook);
+        for mut p in self.vs.trainable_variables() {
+            p.zero_grad();
+        }
+        ok
     }
 
     /// Parameter counts per top-level module (`tok_emb`, `blocks.0`, …), for the run summary.

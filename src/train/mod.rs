@@ -3,6 +3,7 @@
 
 pub mod adamw;
 pub mod checkpoint;
+pub mod ddp;
 pub mod ema;
 pub mod lm;
 pub mod schedule;

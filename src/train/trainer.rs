@@ -64,9 +64,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use tch::{Kind, Tensor};
 
 use super::adamw::AdamW;
 use super::checkpoint::{Checkpoints, LoopState, Snapshot};
+use super::ddp::Ddp;
 use super::ema::Ema;
 use super::lm::{Eval, LmTask};
 use crate::data::lm::derive;
@@ -94,33 +96,17 @@ pub fn fit(
     mut ema: Option<&mut Ema>,
     mut state: LoopState,
     out: &mut Outputs<'_>,
+    ddp: Option<&Ddp>,
 ) -> anyhow::Result<Outcome> {
     let cfg = &exp.train;
     let started = Instant::now() - Duration::from_secs_f64(state.elapsed_secs);
     while state.step < cfg.steps {
-        if out.stop.load(Ordering::Relaxed) {
+        // Under data parallelism the ranks stop together, after a step (`Step::stop`).
+        if ddp.is_none() && out.stop.load(Ordering::Relaxed) {
             out.checkpoint(task, opt, ema.as_deref(), &state)?;
             return Ok(Outcome::Interrupted(state.step));
         }
-        // Noise, masks and dropout of step s come from a seed of its own, so a resumed run
-        // draws exactly what the uninterrupted one did.
-        tch::manual_seed(derive(exp.seed, &["step"], state.step) as i64);
-        opt.zero_grad();
-        let mut step = StepStats::default();
-        for _ in 0..cfg.grad_accum {
-            let micro = task.micro_step();
-            (&micro.loss.loss / cfg.grad_accum as f64).backward();
-            step.add(&micro);
-        }
-        let grad_norm = opt.clip_grad_norm(cfg.clip_grad_norm).double_value(&[]);
-        let loss = step.loss / cfg.grad_accum as f64;
-        ensure!(
-            loss.is_finite() && grad_norm.is_finite(),
-            "step {}: loss {loss}, gradient norm {grad_norm}: training diverged, stopped before the update; resume from the last checkpoint with a lower optimizer.lr",
-            state.step + 1
-        );
-        let lr = exp.optimizer.lr() * exp.schedule.factor(state.step, cfg.steps);
-        opt.step(lr);
+        let step = train_step(exp, task, opt, state.step, ddp, out.stop)?;
         if let Some(e) = ema.as_deref_mut() {
             e.update();
         }
@@ -135,34 +121,111 @@ pub fn fit(
         let last = state.step == cfg.steps;
         out.tokens += step.tokens as u64;
         if state.step.is_multiple_of(cfg.log_every) || last {
-            out.log_train(&state, loss, lr, grad_norm, &step)?;
+            out.log_train(&state, &step)?;
         }
         if state.step.is_multiple_of(cfg.eval_every) || last {
             out.log_eval(&state, task.evaluate())?;
         }
-        if state.step.is_multiple_of(cfg.checkpoint_every) || last {
+        let saved = state.step.is_multiple_of(cfg.checkpoint_every) || last;
+        if saved {
             out.checkpoint(task, opt, ema.as_deref(), &state)?;
+        }
+        if step.stop && !last {
+            if !saved {
+                out.checkpoint(task, opt, ema.as_deref(), &state)?;
+            }
+            return Ok(Outcome::Interrupted(state.step));
         }
     }
     Ok(Outcome::Done(state))
 }
 
-/// Host-side sums over a step's micro-batches.
-#[derive(Default)]
-struct StepStats {
-    loss: f64,
-    tokens: usize,
-    scored: i64,
-    correct: i64,
+/// What one optimiser step did, on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Mean loss over the step's micro-batches.
+    pub loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate of the update.
+    pub lr: f64,
+    /// Real (non-padding) tokens trained on.
+    pub tokens: usize,
+    /// Positions scored by the loss, and those predicted correctly.
+    pub scored: i64,
+    pub correct: i64,
+    /// A stop was asked for (SIGINT/SIGTERM) here or, under data parallelism, on any rank:
+    /// every rank sees the same answer after the same step.
+    pub stop: bool,
 }
 
-impl StepStats {
-    fn add(&mut self, micro: &super::lm::Micro) {
-        self.loss += micro.loss.loss.double_value(&[]);
-        self.tokens += micro.tokens;
-        self.scored += micro.loss.n_scored.int64_value(&[]);
-        self.correct += micro.loss.n_correct.int64_value(&[]);
+/// One optimiser step, number `step` from 0: `train.grad_accum` micro-batches forward and
+/// backward (this rank's share of them with `ddp`, whose gradients are then summed over the
+/// ranks), clip, finite check, AdamW update. `fit` calls it, and `helico bench d3pm` times
+/// it, so the benchmark measures the trainer's own code path.
+///
+/// Losses and counts stay on the device until the end of the step and are read there with
+/// the gradient norm in one transfer: reading a GPU scalar per micro-batch would stall the
+/// host each time and let the GPU idle while the next batch is prepared.
+pub fn train_step(
+    exp: &Experiment,
+    task: &mut LmTask,
+    opt: &mut AdamW,
+    step: u64,
+    ddp: Option<&Ddp>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Step> {
+    let cfg = &exp.train;
+    let (rank, world) = ddp.map_or((0, 1), |d| (d.world.rank as u64, d.world.size as u64));
+    let accum = cfg.grad_accum as u64;
+    opt.zero_grad();
+    let (mut sums, mut tokens) = (Vec::new(), 0);
+    for i in 0..accum / world {
+        // Noise, masks and dropout of a micro-batch come from a seed of its own, its index in
+        // the run's stream: a resumed run draws exactly what the uninterrupted one did, and a
+        // micro-batch draws the same whichever rank trains it.
+        tch::manual_seed(derive(exp.seed, &["micro"], step * accum + i * world + rank) as i64);
+        let micro = task.micro_step();
+        // Scaled by the global count: the ranks' sums add up to the mean over the step.
+        (&micro.loss.loss / cfg.grad_accum as f64).backward();
+        let loss = micro.loss.loss.detach().to_kind(Kind::Double).view([1]);
+        let counts = Tensor::stack(&[&micro.loss.n_scored, &micro.loss.n_correct], 0).to_kind(Kind::Double);
+        sums.push(Tensor::cat(&[loss, counts], 0)); // [3]
+        tokens += micro.tokens;
     }
+    let sum = Tensor::stack(&sums, 0).sum_dim_intlist(0, false, Kind::Double); // [3]
+    // Host values join by a fill, not a copy (a copy from the host synchronises).
+    let host_values = [tokens as f64, f64::from(u8::from(stop.load(Ordering::Relaxed)))];
+    let fill = |x: f64| Tensor::full([1], x, (Kind::Double, sum.device()));
+    let sum = Tensor::cat(&[sum.shallow_clone(), fill(host_values[0]), fill(host_values[1])], 0); // [5]
+    if let Some(d) = ddp {
+        d.all_reduce_grads(&opt.grads())?;
+        d.all_reduce_stats(&sum)?;
+    }
+    let grad_norm = opt.clip_grad_norm(cfg.clip_grad_norm).to_kind(Kind::Double).view([1]);
+    // The step's one host synchronisation: loss, counts and norm before the update.
+    let host =
+        Vec::<f64>::try_from(Tensor::cat(&[sum, grad_norm], 0).to_device(tch::Device::Cpu)).expect("six f64 values");
+    if let Some(d) = ddp {
+        d.step_done();
+    }
+    let (loss, grad_norm) = (host[0] / cfg.grad_accum as f64, host[5]);
+    ensure!(
+        loss.is_finite() && grad_norm.is_finite(),
+        "step {}: loss {loss}, gradient norm {grad_norm}: training diverged, stopped before the update; resume from the last checkpoint with a lower optimizer.lr",
+        step + 1
+    );
+    let lr = exp.optimizer.lr() * exp.schedule.factor(step, cfg.steps);
+    opt.step(lr);
+    Ok(Step {
+        loss,
+        grad_norm,
+        lr,
+        tokens: host[3] as usize,
+        scored: host[1] as i64,
+        correct: host[2] as i64,
+        stop: host[4] > 0.0,
+    })
 }
 
 /// Where a run's progress goes: metrics, checkpoints, the heartbeat in run.json, the terminal.
@@ -221,14 +284,8 @@ impl<'a> Outputs<'a> {
         }
     }
 
-    fn log_train(
-        &mut self,
-        state: &LoopState,
-        loss: f64,
-        lr: f64,
-        grad_norm: f64,
-        step: &StepStats,
-    ) -> anyhow::Result<()> {
+    fn log_train(&mut self, state: &LoopState, step: &Step) -> anyhow::Result<()> {
+        let Step { loss, lr, grad_norm, .. } = *step;
         let tokens_per_s = self.tokens as f64 / self.since.elapsed().as_secs_f64().max(1e-9);
         let accuracy = if step.scored > 0 { step.correct as f64 / step.scored as f64 } else { f64::NAN };
         let values = BTreeMap::from([

@@ -116,7 +116,8 @@ pub fn maskable(x0: &Tensor, real: &Tensor) -> Tensor {
 
 /// `table[t]` per element as fp32 (ample for probabilities and weights), on t's device.
 fn gather_table(table: &[f64], t: &Tensor) -> Tensor {
-    let table = Tensor::from_slice(table).to_kind(Kind::Float).to_device(t.device()); // [T + 1]
+    // A non-blocking upload: a blocking one would wait for every kernel queued on the GPU.
+    let table = Tensor::from_slice(table).to_kind(Kind::Float).to_device_(t.device(), Kind::Float, true, false); // [T + 1]
     table.index_select(0, &t.flatten(0, -1)).view(t.size().as_slice())
 }
 

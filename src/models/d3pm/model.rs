@@ -6,7 +6,9 @@
 //! 2021, "RoFormer"; the rotate-half layout of GPT-NeoX) → residual; LayerNorm → GELU
 //! feed-forward → residual. A final LayerNorm and an LM head tied to the token embedding.
 //! Attention is block-diagonal over packed sequences and RoPE positions restart at 0 for each
-//! sequence, so a packed sequence gets exactly the logits it would get alone.
+//! sequence, so a packed sequence gets exactly the logits it would get alone. With a kernel
+//! that takes the packed layout (`flash_varlen`), the whole network runs on the T real tokens
+//! only ([T, D] activations): padding costs nothing anywhere, not only in attention.
 //! `bench/d3pm_torch.py` is an independent PyTorch implementation with the same parameter
 //! names, tested against this one.
 //!
@@ -22,9 +24,10 @@ use crate::data::packing::PackedBatch;
 use crate::data::seqs::Domain;
 use crate::data::vocab::MASK;
 use crate::models::d3pm::D3pmLmConfig;
-use crate::nn::attention::attend;
+use crate::nn::attention::{Layout, attend, packs};
 use crate::registry::attention::Attention;
 use crate::runtime::Runtime;
+use crate::sys::Varlen;
 
 /// Standard deviation of embedding and linear weights at init: GPT-2's (Radford et al. 2019;
 /// `_init_weights` in karpathy/nanoGPT `model.py`).
@@ -81,22 +84,72 @@ impl D3pmLm {
     /// (its position still acts through RoPE). Unmasked positions keep their embedding; at
     /// evaluation every MASK keeps it.
     pub fn forward(&self, x_t: &Tensor, t: &Tensor, batch: &PackedBatch, rt: &Runtime, train: bool) -> Tensor {
+        if packs(&rt.attention) {
+            return self.forward_packed(x_t, t, batch, rt, train);
+        }
+        let layout = Layout::Padded { segments: &batch.segments };
+        self.forward_tokens(x_t, t, &batch.positions, &batch.domains, &layout, rt, train) // [B, L, V]
+    }
+
+    /// `forward` on the real tokens only ([T, D] activations), attention by `cu_seqlens`; the
+    /// logits come back in rows, zero on padding. Any kernel computes it (`math` and `sdpa`
+    /// densely, for tests); `forward` takes this path for the kernels that pack.
+    pub(crate) fn forward_packed(
+        &self,
+        x_t: &Tensor,
+        t: &Tensor,
+        batch: &PackedBatch,
+        rt: &Runtime,
+        train: bool,
+    ) -> Tensor {
         let (b, l) = x_t.size2().expect("x_t: [B, L]");
+        // The real tokens, row-major, as `cu_seqlens` counts them (indexed at packing time, so
+        // nothing here waits for the GPU).
+        let real = &batch.real_index; // [T]
+        let take = |x: &Tensor| x.flatten(0, 1).index_select(0, real); // [T]
+        let layout = Layout::Packed(Varlen { cu_seqlens: &batch.cu_seqlens, max_seqlen: batch.max_seqlen });
+        let logits = self.forward_tokens(
+            &take(x_t),
+            &take(t),
+            &take(&batch.positions),
+            &take(&batch.domains),
+            &layout,
+            rt,
+            train,
+        ); // [T, V]
+        let v = logits.size2().expect("logits: [T, V]").1;
+        // Back to rows; padding gets zero logits, which no loss reads.
+        Tensor::zeros([b * l, v], (logits.kind(), logits.device())).index_copy(0, real, &logits).view([b, l, v])
+    }
+
+    /// The network on tokens in either layout: x_t, t, positions, domains: [B, L] (padded) or
+    /// [T] (packed) i64 -> logits [B, L, V] or [T, V] in `rt.kind`.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_tokens(
+        &self,
+        x_t: &Tensor,
+        t: &Tensor,
+        positions: &Tensor,
+        domains: &Tensor,
+        layout: &Layout<'_>,
+        rt: &Runtime,
+        train: bool,
+    ) -> Tensor {
         let d = self.tok_emb.ws.size2().expect("tok_emb: [V, D]").1;
-        let mut tok = self.tok_emb.forward(x_t); // [B, L, D]
+        let mut tok = self.tok_emb.forward(x_t); // [..., D]
         if train && self.mask_embedding_dropout > 0.0 {
-            let coin = Tensor::rand([b, l], (Kind::Float, x_t.device())).lt(self.mask_embedding_dropout);
-            let drop = x_t.eq(MASK).logical_and(&coin); // [B, L]
+            let coin = Tensor::rand(x_t.size(), (Kind::Float, x_t.device())).lt(self.mask_embedding_dropout);
+            let drop = x_t.eq(MASK).logical_and(&coin); // [...]
             tok = tok.masked_fill(&drop.unsqueeze(-1), 0.0);
         }
-        let dom = self.domain_emb.forward(&batch.domains); // [B, L, D]
-        let mut h = (tok + dom).to_kind(rt.kind) + self.time_mlp.forward(t, rt.kind); // [B, L, D]
-        let rope = Rope::new(&batch.positions, d / self.n_heads, self.rope_theta, rt.kind);
+        let dom = self.domain_emb.forward(domains); // [..., D]
+        let mut h = (tok + dom).to_kind(rt.kind) + self.time_mlp.forward(t, rt.kind); // [..., D]
+        let rope = Rope::new(positions, d / self.n_heads, self.rope_theta, rt.kind);
         for block in &self.blocks {
-            h = block.forward(&h, &rope, &batch.segments, rt, train);
+            h = block.forward(&h, &rope, layout, rt, train);
         }
         let h = norm(&h, &self.final_norm, self.norm_eps);
-        h.linear(&self.tok_emb.ws.to_kind(h.kind()), None::<Tensor>) // [B, L, V]
+        h.linear(&self.tok_emb.ws.to_kind(h.kind()), None::<Tensor>) // [..., V]
     }
 
     /// Number of parameters (the tied LM head counted once).
@@ -134,10 +187,9 @@ impl TimeMlp {
         }
     }
 
-    /// t: [B, L] i64 in 0..=T -> [B, L, D] in `kind`. The MLP runs once over the T + 1
+    /// t: [...] i64 in 0..=T -> [..., D] in `kind`. The MLP runs once over the T + 1
     /// possible steps and the rows are gathered per token: (T + 1)·D² rather than B·L·D² work.
     fn forward(&self, t: &Tensor, kind: Kind) -> Tensor {
-        let (b, l) = t.size2().expect("t: [B, L]");
         // fp32 angles: t · frequency needs more mantissa than bf16 has.
         let steps = Tensor::arange(self.timesteps + 1, (Kind::Float, t.device())); // [T + 1]
         let half = self.d_model / 2;
@@ -146,7 +198,9 @@ impl TimeMlp {
         let args = steps.unsqueeze(-1) * freqs.unsqueeze(0); // [T + 1, D/2]
         let feats = Tensor::cat(&[args.cos(), args.sin()], -1).to_kind(kind); // [T + 1, D]
         let table = linear_fwd(&linear_fwd(&feats, &self.linear_0).silu(), &self.linear_2); // [T + 1, D]
-        table.index_select(0, &t.flatten(0, -1)).view([b, l, self.d_model]) // [B, L, D]
+        let mut shape = t.size();
+        shape.push(self.d_model);
+        table.index_select(0, &t.flatten(0, -1)).view(shape.as_slice()) // [..., D]
     }
 }
 
@@ -173,10 +227,10 @@ impl Block {
         }
     }
 
-    /// x: [B, L, D], segments: [B, L] -> [B, L, D] in `rt.kind`.
-    fn forward(&self, x: &Tensor, rope: &Rope, segments: &Tensor, rt: &Runtime, train: bool) -> Tensor {
+    /// x: [B, L, D] or [T, D] (as `layout`) -> the same shape in `rt.kind`.
+    fn forward(&self, x: &Tensor, rope: &Rope, layout: &Layout<'_>, rt: &Runtime, train: bool) -> Tensor {
         let x = x.to_kind(rt.kind);
-        let h = self.attn.forward(&norm(&x, &self.norm1, self.norm_eps), rope, segments, &rt.attention);
+        let h = self.attn.forward(&norm(&x, &self.norm1, self.norm_eps), rope, layout, &rt.attention);
         let x = x + dropout(h, self.dropout, train);
         let h = self.ffn.forward(&norm(&x, &self.norm2, self.norm_eps));
         x + dropout(h, self.dropout, train)
@@ -203,14 +257,20 @@ impl SelfAttention {
         }
     }
 
-    /// x: [B, L, D], segments: [B, L] -> [B, L, D].
-    fn forward(&self, x: &Tensor, rope: &Rope, segments: &Tensor, attention: &Attention) -> Tensor {
-        let (b, l, d) = x.size3().expect("x: [B, L, D]");
-        let qkv = linear_fwd(x, &self.qkv).view([b, l, 3, self.n_heads, d / self.n_heads]); // [B, L, 3, H, Dh]
-        let qkv = qkv.permute([2, 0, 3, 1, 4]); // [3, B, H, L, Dh]
-        let (q, k, v) = (rope.apply(&qkv.get(0)), rope.apply(&qkv.get(1)), qkv.get(2)); // [B, H, L, Dh]
-        let o = attend(attention, &q, &k, &v, segments); // [B, H, L, Dh]
-        linear_fwd(&o.transpose(1, 2).reshape([b, l, d]), &self.out) // [B, L, D]
+    /// x: [B, L, D] or [T, D] (as `layout`) -> the same shape.
+    fn forward(&self, x: &Tensor, rope: &Rope, layout: &Layout<'_>, attention: &Attention) -> Tensor {
+        let shape = x.size();
+        let d = *shape.last().expect("x: [..., D]");
+        let lead = &shape[..shape.len() - 1];
+        let heads = |g: &[i64]| [lead, g, &[self.n_heads, d / self.n_heads]].concat();
+        // Split and unbind rather than narrow and select: their backward is one concatenation,
+        // where slicing's writes a zero tensor of the whole input per slice.
+        let qkv = linear_fwd(x, &self.qkv).split_with_sizes([2 * d, d], -1); // [..., 2D], [..., D]
+        // RoPE on q and k together: one set of kernels for both.
+        let qk = rope.apply(&qkv[0].view(heads(&[2]).as_slice())).unbind(-3); // 2 × [..., H, Dh]
+        let v = qkv[1].view(heads(&[]).as_slice()); // [..., H, Dh]
+        let o = attend(attention, &qk[0], &qk[1], &v, layout); // [..., H, Dh]
+        linear_fwd(&o.reshape(shape.as_slice()), &self.out) // [..., D]
     }
 }
 
@@ -237,32 +297,34 @@ impl FeedForward {
     }
 }
 
-/// Rotary position embedding for every packed token, shared by all blocks.
+/// Rotary position embedding for every token, shared by all blocks.
 #[derive(Debug)]
 struct Rope {
-    /// cos and sin of position · θ^(−2i/Dh), repeated over both halves: [B, 1, L, Dh].
+    /// cos of position · θ^(−2i/Dh), i < Dh/2: [..., 1, 1, Dh/2] (broadcast over q/k and heads).
     cos: Tensor,
+    /// The matching sin: [..., 1, 1, Dh/2].
     sin: Tensor,
 }
 
 impl Rope {
-    /// positions: [B, L] i64 (restarting at 0 for each packed sequence).
+    /// positions: [B, L] or [T] i64 (restarting at 0 for each packed sequence).
     fn new(positions: &Tensor, head_dim: i64, theta: f64, kind: Kind) -> Rope {
         let half = head_dim / 2;
         // fp32 angles: positions in the thousands need more mantissa than bf16 has.
         let i = Tensor::arange(half, (Kind::Float, positions.device())); // [Dh/2]
         let inv_freq = (i * (-2.0 * theta.ln() / head_dim as f64)).exp(); // [Dh/2]: θ^(−2i/Dh)
-        let angles = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq; // [B, L, Dh/2]
-        let angles = Tensor::cat(&[&angles, &angles], -1).unsqueeze(1); // [B, 1, L, Dh]
-        Rope { cos: angles.cos().to_kind(kind), sin: angles.sin().to_kind(kind) }
+        let angles = positions.to_kind(Kind::Float).unsqueeze(-1) * inv_freq; // [..., Dh/2]
+        let broadcast = |x: Tensor| x.unsqueeze(-2).unsqueeze(-2).to_kind(kind); // [..., 1, 1, Dh/2]
+        Rope { cos: broadcast(angles.cos()), sin: broadcast(angles.sin()) }
     }
 
-    /// Rotates each (x_i, x_{i + Dh/2}) pair. x: [B, H, L, Dh] -> [B, H, L, Dh].
+    /// Rotates each (x_i, x_{i + Dh/2}) pair by its angle: (x1, x2) ↦ (x1·cos − x2·sin,
+    /// x2·cos + x1·sin). x: [..., G, H, Dh] (G: q and k) -> [..., G, H, Dh], contiguous.
+    /// `sys::rope` writes both halves in place of a swapped copy, and its backward is the
+    /// inverse rotation: a roll or concatenation of the halves and its autograd backward cost
+    /// ~15% of a GPU training step (bench/results/20261121-0850-d3pm-h200.md).
     fn apply(&self, x: &Tensor) -> Tensor {
-        let (_, _, _, dh) = x.size4().expect("x: [B, H, L, Dh]");
-        let (x1, x2) = (x.narrow(-1, 0, dh / 2), x.narrow(-1, dh / 2, dh / 2)); // [B, H, L, Dh/2] each
-        let rotated = Tensor::cat(&[x2.neg(), x1], -1); // [B, H, L, Dh]
-        x * &self.cos + rotated * &self.sin
+        crate::sys::rope(x, &self.cos, &self.sin).expect("rope takes any device; cos and sin are made in x's dtype")
     }
 }
 
@@ -395,6 +457,44 @@ mod tests {
                     at += len;
                 }
             }
+        }
+    }
+
+    /// The packed path (real tokens only, attention by cu_seqlens) gives every real token
+    /// the logits and gradients the padded path does.
+    #[test]
+    fn packed_path_equals_padded_path() {
+        tch::manual_seed(5);
+        let cfg = tiny_config();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = D3pmLm::new(vs.root(), &cfg, 40);
+        randomize(&vs);
+        let (batch, t, x_t) = one_batch(&cfg);
+        let real = batch.real().unsqueeze(-1);
+        for attention in [Attention::Math(Default::default()), Attention::Sdpa(Default::default())] {
+            let rt = Runtime::cpu(attention.clone());
+            let mut grads = Vec::new();
+            let mut logits = Vec::new();
+            for packed in [false, true] {
+                let out = if packed {
+                    model.forward_packed(&x_t, &t, &batch, &rt, false)
+                } else {
+                    model.forward(&x_t, &t, &batch, &rt, false)
+                }
+                .masked_fill(&real.logical_not(), 0.0); // [B, L, V]
+                for mut p in vs.variables().into_values() {
+                    p.zero_grad();
+                }
+                out.square().sum(Kind::Float).backward();
+                grads.push(vs.variables()["blocks.0.attn.qkv.weight"].grad().copy());
+                logits.push(out.detach());
+            }
+            assert!(max_diff(&logits[0], &logits[1]) < 1e-5, "{attention:?}: logits");
+            // Relative: the gradients reach ~10³, where one fp32 ulp is ~1e-4, and the CPU's
+            // threaded reductions round differently from run to run.
+            let scale = grads[0].abs().max().double_value(&[]);
+            let diff = max_diff(&grads[0], &grads[1]);
+            assert!(diff < 1e-6 * scale, "{attention:?}: gradients differ by {diff} at scale {scale}");
         }
     }
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One device call on 2 (or 4) H200s: the two-GPU tests, then data-parallel scaling of
+# experiments/atomwell.toml (bench/ddp_scaling.py). Staging as bench/device/h200.sh. GPUS
+# picks the counts (default 1,2), OVERRIDES adds experiment overrides. Results go to $OUT.
+set -u
+B=${B:-.gpu-e}
+source "$B/env.sh"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/nvidia-smi.txt" 2>&1
+nvidia-smi topo -m >> "$OUT/nvidia-smi.txt" 2>&1
+mkdir -p /work && ln -sfn "$PWD" /work/wt-gpu
+mkdir -p target/release && cp "$B/helico" target/release/helico
+T=$(ls "$B"/test-tests-* | head -1)
+if [ "${TESTS:-1}" = 1 ]; then
+  echo "== two-GPU tests: $T --ignored --test-threads 1 gpu::one_and_two gpu::a_dying_rank"
+  timeout 240 "$T" --ignored --test-threads 1 gpu::one_and_two gpu::a_dying_rank > "$OUT/gpu2-tests.log" 2>&1
+  echo "exit $?"; grep -E "^test |test result|panicked|loss" "$OUT/gpu2-tests.log" | head -20
+fi
+echo "== scaling"
+timeout "${SCALING_TIMEOUT:-300}" python3 "$B/ddp_scaling.py" --helico "$B/helico" --gpus "${GPUS:-1,2}" \
+  --steps "${STEPS:-12}" --out "$OUT" experiments/atomwell.toml schedule.warmup_steps=2 optimizer.lr=1e-4 \
+  ${OVERRIDES:-} \
+  > "$OUT/scaling.log" 2>&1
+echo "exit $?"; head -12 "$OUT/scaling.log"; grep -A3 "^| GPUs" "$OUT/scaling.log"
