@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use helico::data::features::Features;
 use helico::data::manifest::DataManifest;
 use helico::data::prep::loader::{Af3Dataset, LoaderConfig};
-use helico::data::prep::{self, CachedStructure, Job, Params, Record, Status, journal};
+use helico::data::prep::{self, CachedStructure, CcdCache, Job, Params, Record, Status, journal};
 use helico::data::structure::{Options, Structure};
 use helico::data::tokenize::{TokenizeOptions, tokenize};
 use serde_json::Value;
@@ -308,4 +308,27 @@ fn the_loader_is_deterministic_and_prefetching_changes_nothing() {
     let mut all: Vec<String> = keys(&inline).concat();
     all.sort();
     assert_eq!(all, dataset.entries().iter().map(|e| e.key.clone()).collect::<Vec<_>>());
+}
+
+/// The CCD cache: the first load parses components.bcif and writes `<blake3>.hsc`, the next
+/// maps it, and both equal a fresh parse; a damaged cache file is rebuilt, never trusted.
+#[test]
+fn the_ccd_cache_equals_a_fresh_parse_and_a_damaged_one_is_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blake3 = blake3::hash(&std::fs::read(ccd_bcif()).expect("components.bcif")).to_hex().to_string();
+    let cache = dir.path().join(format!("{blake3}.hsc"));
+
+    let cold = CcdCache::load(&ccd_bcif(), dir.path()).expect("cold load");
+    assert!(!cold.hit && cache.is_file(), "the first load writes the cache");
+    assert_eq!(cold.blake3, blake3);
+    let warm = CcdCache::load(&ccd_bcif(), dir.path()).expect("warm load");
+    assert!(warm.hit, "the second load reads the cache");
+    assert_eq!(warm.ccd.components(), ccd().components(), "the cache holds every component as parsed");
+
+    let bytes = std::fs::read(&cache).expect("cache bytes");
+    std::fs::write(&cache, &bytes[..bytes.len() / 2]).expect("truncate");
+    let rebuilt = CcdCache::load(&ccd_bcif(), dir.path()).expect("load past a damaged cache");
+    assert!(!rebuilt.hit);
+    assert_eq!(rebuilt.ccd.components(), ccd().components());
+    assert_eq!(std::fs::read(&cache).expect("rewritten"), bytes, "the damaged file was replaced");
 }

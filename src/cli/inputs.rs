@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use helico::data::ccd::Ccd;
 use helico::data::inputs::{self, InferenceInput, InputError, Ligand, Molecule, TextSource};
+use helico::data::prep::CcdCache;
 use helico::exit::{self, BadInput};
 
 #[derive(Args)]
@@ -52,7 +52,9 @@ pub fn inputs(a: InputsArgs) -> anyhow::Result<ExitCode> {
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let ccd = match &a.ccd {
-        Some(path) => Some(Ccd::read(path).map_err(|e| BadInput(format!("cannot load the CCD: {e}")))?),
+        Some(path) => {
+            Some(CcdCache::load_default(path).map_err(|e| BadInput(format!("cannot load the CCD: {e}")))?.ccd)
+        }
         None => None,
     };
     let result = match (&a.file, &a.sequences) {

@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use anyhow::Context;
 use clap::Args;
 
-use helico::data::ccd::Ccd;
-use helico::data::prep::{self, Job, Params, PrepError};
+use helico::data::prep::{self, CcdCache, Job, Params, PrepError};
 use helico::data::structure::{AF3_MAX_RESOLUTION, Filters};
 use helico::exit::{self, BadInput};
 
@@ -46,9 +45,8 @@ pub struct PreprocessArgs {
 
 pub fn preprocess(a: PreprocessArgs) -> anyhow::Result<ExitCode> {
     let stop = super::stop_on_signals()?;
-    let ccd =
-        Ccd::read(&a.ccd).with_context(|| format!("cannot load the CCD {} (run `make setup`)", a.ccd.display()))?;
-    let ccd_blake3 = prep::file_blake3(&a.ccd)?;
+    let CcdCache { ccd, blake3: ccd_blake3, .. } = CcdCache::load_default(&a.ccd)
+        .with_context(|| format!("cannot load the CCD {} (run `make setup`)", a.ccd.display()))?;
     let filters = Filters {
         max_resolution: a.max_resolution.is_finite().then_some(a.max_resolution),
         released_by: a.released_by,

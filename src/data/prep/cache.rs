@@ -97,6 +97,56 @@ impl CachedStructure {
     }
 }
 
+/// A whole CCD as a cache file of component columns, named by the BLAKE3 of the file it
+/// came from, so that every process after the first maps it instead of parsing
+/// components.bcif (seconds for ~49k components).
+pub struct CcdCache {
+    pub ccd: Ccd,
+    /// BLAKE3 of the CCD file (hex): the dictionary's identity, e.g. in preprocessing params.
+    pub blake3: String,
+    /// Whether the cache file was read (false: the CCD was parsed, and the cache written).
+    pub hit: bool,
+}
+
+impl CcdCache {
+    /// Loads the CCD at `path` through the cache in `dir` (`<dir>/<blake3>.hsc`): a missing,
+    /// damaged or other-version cache file is rebuilt from `path`. Failing to write the cache
+    /// is not an error: the parsed CCD is returned all the same.
+    pub fn load(path: &Path, dir: &Path) -> Result<CcdCache, PrepError> {
+        let blake3 = super::file_blake3(path)?;
+        let cache = dir.join(format!("{blake3}.{EXTENSION}"));
+        if let Ok(file) = File::open(&cache) {
+            // SAFETY: written only by `atomic::write` (rename over), never in place.
+            let decoded = unsafe { memmap2::Mmap::map(&file) }.ok().and_then(|map| {
+                let r = Reader::new(&map, &cache).ok()?;
+                Ccd::from_components(get_components(&r).ok()?).ok()
+            });
+            if let Some(ccd) = decoded {
+                return Ok(CcdCache { ccd, blake3, hit: true });
+            }
+        }
+        let ccd = Ccd::read(path)?;
+        let mut w = Writer::default();
+        put_components(&mut w, ccd.components());
+        let _ = std::fs::create_dir_all(dir).and_then(|()| crate::atomic::write(&cache, &w.finish()));
+        Ok(CcdCache { ccd, blake3, hit: false })
+    }
+
+    /// [`load`](Self::load) through [`default_dir`](Self::default_dir); with no cache
+    /// directory (neither XDG_CACHE_HOME nor HOME set) the CCD is parsed.
+    pub fn load_default(path: &Path) -> Result<CcdCache, PrepError> {
+        match Self::default_dir() {
+            Some(dir) => Self::load(path, &dir),
+            None => Ok(CcdCache { ccd: Ccd::read(path)?, blake3: super::file_blake3(path)?, hit: false }),
+        }
+    }
+
+    /// `$XDG_CACHE_HOME/helico/ccd`, else `~/.cache/helico/ccd`.
+    pub fn default_dir() -> Option<PathBuf> {
+        crate::data::manifest::default_cache_path().and_then(|p| p.parent().map(|d| d.join("ccd")))
+    }
+}
+
 /// Entity kinds as one byte: 0–5 polymers (in [`PolymerType`] order), then the rest.
 const ENTITY_KINDS: [EntityKind; 9] = [
     EntityKind::Polymer(PolymerType::PeptideL),

@@ -35,7 +35,7 @@ use crate::data::ccd::Ccd;
 use crate::data::cif::CifFile;
 use crate::data::structure::{self, Filters, MoleculeType, Structure, StructureError};
 use crate::data::tokenize::{TokenizeOptions, tokenize};
-pub use cache::CachedStructure;
+pub use cache::{CachedStructure, CcdCache};
 pub use journal::{CacheFile, DatasetSummary, Info, Reason, Record, Status};
 
 /// Source files are these, in any case; gzip is detected from the content.
