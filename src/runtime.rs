@@ -1,4 +1,4 @@
-//! Runtime choices: device, precision, attention kernel and threads. They change speed, not
+//! Runtime choices: device, precision, attention kernel, threads and gradient-reduce overlap. They change speed, not
 //! results beyond the parity tolerance, so they never enter the config hash (STYLE H5).
 
 use schemars::JsonSchema;
@@ -20,11 +20,20 @@ pub struct RuntimeConfig {
     /// libtorch intra-op threads (0 keeps libtorch's default).
     #[schemars(range(min = 0))]
     pub threads: i64,
+    /// Under data parallelism, sum gradient buckets while backward still runs (true), or all
+    /// of them after it (false: for comparison; same result).
+    pub overlap_grad_reduce: bool,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { device: "auto".into(), precision: Precision::Auto, attention: Attention::default(), threads: 0 }
+        Self {
+            device: "auto".into(),
+            precision: Precision::Auto,
+            attention: Attention::default(),
+            threads: 0,
+            overlap_grad_reduce: true,
+        }
     }
 }
 

@@ -496,20 +496,66 @@ fn one_and_two_gpus_give_the_same_loss_curve() {
     gpu();
     assert!(tch::Cuda::device_count() >= 2, "this test needs 2 GPUs");
     let w = crate::support::Workspace::new();
-    let args = ["run", "experiments/tiny.toml", "train.steps=12", "train.grad_accum=4", "--force"];
+    // Wide enough for several gradient buckets (~3M parameters: a small first one, then one).
+    let args = ["run", "experiments/tiny.toml", "train.steps=12", "train.grad_accum=4", "model.d_model=256", "--force"];
     w.run(&args).expect_code(0);
     let two: Vec<&str> = args.iter().copied().chain(["--gpus", "2"]).collect();
-    w.run(&two).expect_code(0);
+    let out = w.run(&two).expect_code(0);
+    // Overlapped: every bucket is summed while backward runs.
+    let note = regex::Regex::new(
+        r"gradients are summed in (\d+) buckets of at most 100 MB; (\d+) of them while backward runs",
+    )
+    .unwrap();
+    let c = note.captures(&out.stderr).unwrap_or_else(|| panic!("no bucket note: {}", out.stderr));
+    assert!(c[1] == c[2] && c[1].parse::<usize>().unwrap() >= 2, "{}", &c[0]);
+    let after: Vec<&str> = two.iter().copied().chain(["runtime.overlap_grad_reduce=false"]).collect();
+    let out = w.run(&after).expect_code(0);
+    assert!(out.stderr.contains("; 0 of them while backward runs"), "{}", out.stderr);
     let runs = w.runs();
-    assert_eq!(runs.len(), 2, "one run directory per run, none from rank 1: {runs:?}");
-    let (one, two) = (train_losses(&runs[0]), train_losses(&runs[1]));
+    assert_eq!(runs.len(), 3, "one run directory per run, none from rank 1: {runs:?}");
+    let (one, two, after) = (train_losses(&runs[0]), train_losses(&runs[1]), train_losses(&runs[2]));
     assert_eq!(one.len(), 12);
     assert_eq!(one.iter().map(|x| x.0).collect::<Vec<_>>(), two.iter().map(|x| x.0).collect::<Vec<_>>());
     for ((step, a), (_, b)) in one.iter().zip(&two) {
         assert!((a - b).abs() <= 2e-2 * a.abs(), "step {step}: 1 GPU loss {a}, 2 GPUs {b}");
     }
+    // Reduced during or after backward: the same sums.
+    assert_eq!(two, after, "overlap changed the result");
     let env = crate::support::json(&runs[1].join("env.json"));
     assert_eq!(env["env"]["WORLD_SIZE"], "2", "{env}");
+}
+
+/// Out of memory: the error names a micro-batch that fits (probed), and that batch trains.
+#[test]
+#[ignore = "needs a CUDA GPU: run on the device with --ignored"]
+fn out_of_memory_names_a_batch_that_fits() {
+    gpu();
+    let runs = tempfile::tempdir().unwrap();
+    let runs_dir = runs.path().to_str().unwrap();
+    let run = |batch: &str| {
+        let mut cmd = crate::support::helico();
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+            "run",
+            "experiments/atomwell.toml",
+            "--runs-dir",
+            runs_dir,
+            "train.steps=1",
+            "train.grad_accum=1",
+            "runtime.attention=@flash_varlen",
+            &format!("train.batch_size={batch}"),
+        ]);
+        crate::support::run(&mut cmd)
+    };
+    // ~2M tokens a micro-batch: far beyond any single GPU's memory at AtomWell's size.
+    let out = run("1024").expect_code(2);
+    let said = regex::Regex::new(
+        r"out of memory on Cuda\(0\) training train.batch_size = 1024 windows of data.window = 2048 tokens \(2097152 tokens per micro-batch\): train.batch_size = (\d+) fits \(one forward and backward tried\); set train.batch_size = (\d+) train.grad_accum = (\d+) to keep the global batch of 1024 windows",
+    )
+    .unwrap();
+    let c = said.captures(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr));
+    let n: usize = c[1].parse().unwrap();
+    assert!(n < 1024 && c[2] == c[1] && c[3].parse::<usize>().unwrap() * n == 1024, "{}", &c[0]);
+    run(&c[1]).expect_code(0);
 }
 
 /// A rank that dies makes the others stop within seconds instead of hanging on a collective.

@@ -9,7 +9,8 @@ source "$B/env.sh"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/nvidia-smi.txt" 2>&1
 # The test binary holds its build-time paths: the repository root and target/release/helico.
-mkdir -p /work && ln -sfn "$PWD" /work/wt-gpu
+# (built in /work/main; ROOT overrides)
+mkdir -p /work && ln -sfn "$PWD" "${ROOT:-/work/main}"
 mkdir -p target/release && cp "$B/helico" target/release/helico
 cp "$B/d3pm_torch.py" bench/d3pm_torch.py
 T=$(ls "$B"/test-tests-* | head -1)

@@ -8,7 +8,8 @@ source "$B/env.sh"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/nvidia-smi.txt" 2>&1
 nvidia-smi topo -m >> "$OUT/nvidia-smi.txt" 2>&1
-mkdir -p /work && ln -sfn "$PWD" /work/wt-gpu
+# (built in /work/main; ROOT overrides)
+mkdir -p /work && ln -sfn "$PWD" "${ROOT:-/work/main}"
 mkdir -p target/release && cp "$B/helico" target/release/helico
 T=$(ls "$B"/test-tests-* | head -1)
 if [ "${TESTS:-1}" = 1 ]; then

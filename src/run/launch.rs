@@ -108,7 +108,7 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
         }
     }
     let ddp = match world {
-        Some(w) => Some(Ddp::connect(w)?.expect("rank 0 always connects")),
+        Some(w) => Some(Ddp::connect(w, exp.runtime.overlap_grad_reduce)?.expect("rank 0 always connects")),
         None => None,
     };
     let dir = super::dir::create(&opts.root, &exp.name, &resolved.config_hash)?;
@@ -164,7 +164,9 @@ fn follow(
     stop: &AtomicBool,
 ) -> anyhow::Result<Launched> {
     let rank = world.rank;
-    let Some(ddp) = Ddp::connect(world)? else { return Ok(Launched::Follower { rank }) };
+    let Some(ddp) = Ddp::connect(world, exp.runtime.overlap_grad_reduce)? else {
+        return Ok(Launched::Follower { rank });
+    };
     let position = loaded
         .as_ref()
         .map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
@@ -244,7 +246,7 @@ pub fn resume(dir: &Path, argv: &[String], stop: &AtomicBool) -> anyhow::Result<
         .as_ref()
         .map_or(Position::default(), |l| Position { epoch: l.state.epoch, batch_in_epoch: l.state.batch_in_epoch });
     let ddp = match world {
-        Some(w) => Some(Ddp::connect(w)?.expect("rank 0 always connects")),
+        Some(w) => Some(Ddp::connect(w, exp.runtime.overlap_grad_reduce)?.expect("rank 0 always connects")),
         None => None,
     };
     let mut task = LmTask::new(&exp, data, rt, position);

@@ -12,6 +12,7 @@
 //! points exist for tests and for callers that manage their own graph.
 
 pub mod nccl;
+pub mod reducer;
 
 use std::ffi::{CStr, c_void};
 use std::ptr;

@@ -29,6 +29,9 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mul.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <dirent.h>
@@ -398,6 +401,112 @@ struct Rope : public torch::autograd::Function<Rope> {
   }
 };
 
+// Gradient buckets reduced while backward runs (what PyTorch DDP's Reducer does). A hook after
+// each parameter's AccumulateGrad node counts the bucket's gradients down; when a bucket is
+// complete it is copied into one fp32 buffer and handed to `reduce` (NCCL in helico) on the
+// thread and stream the backward runs on, so the collective overlaps the rest of backward.
+// Buckets are launched in index order whatever order they complete in, so every rank issues
+// the same collectives in the same order. Only an armed backward reduces; `finish` then
+// launches what is left (parameters that got no gradient), and writes the sums back.
+typedef int (*hs_reduce_fn)(void* ctx, at::Tensor* flat, int64_t bucket);
+
+struct GradReducer {
+  std::mutex mu;
+  std::vector<at::Tensor> params;
+  std::vector<int64_t> bucket_of;
+  std::vector<std::vector<int64_t>> buckets;
+  std::vector<int64_t> missing;  // per bucket: gradients not yet accumulated in this backward
+  std::vector<bool> seen;        // per parameter: accumulated in this backward
+  std::vector<at::Tensor> flats;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<uintptr_t> hooks;
+  int64_t next = 0;  // the next bucket to launch
+  int64_t launched_in_backward = 0;
+  bool armed = false;
+  hs_reduce_fn reduce = nullptr;
+  void* ctx = nullptr;
+  std::string error;
+
+  void reset() {
+    next = 0;
+    launched_in_backward = 0;
+    for (size_t b = 0; b < buckets.size(); b++) missing[b] = static_cast<int64_t>(buckets[b].size());
+    std::fill(seen.begin(), seen.end(), false);
+    error.clear();
+  }
+
+  void launch(int64_t b) {
+    if (!error.empty()) return;
+    try {
+      at::NoGradGuard no_grad;
+      if (!flats[b].defined()) {
+        int64_t n = 0;
+        for (auto i : buckets[b]) n += params[i].numel();
+        flats[b] = at::empty({n}, params[buckets[b][0]].options().dtype(at::kFloat));
+      }
+      int64_t offset = 0;
+      for (auto i : buckets[b]) {
+        auto slice = flats[b].narrow(0, offset, params[i].numel());
+        const auto& g = params[i].grad();
+        if (g.defined()) {
+          slice.copy_(g.reshape({-1}));
+        } else {
+          slice.zero_();
+        }
+        offset += params[i].numel();
+      }
+      if (reduce(ctx, own(flats[b]), b) != 0) error = "the reduction of bucket " + std::to_string(b) + " failed";
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+
+  // Called by the hook of parameter i, on the backward's thread.
+  void ready(int64_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed || seen[i]) return;
+    seen[i] = true;
+    missing[bucket_of[i]]--;
+    while (next < static_cast<int64_t>(buckets.size()) && missing[next] == 0) {
+      launch(next++);
+      launched_in_backward++;
+    }
+  }
+
+  void finish() {
+    std::lock_guard<std::mutex> lock(mu);
+    while (next < static_cast<int64_t>(buckets.size())) launch(next++);
+    armed = false;
+    if (!error.empty()) return;
+    at::NoGradGuard no_grad;
+    for (size_t b = 0; b < buckets.size(); b++) {
+      int64_t offset = 0;
+      for (auto i : buckets[b]) {
+        auto& p = params[i];
+        auto sum = flats[b].narrow(0, offset, p.numel()).view(p.sizes());
+        if (p.grad().defined()) {
+          p.mutable_grad().copy_(sum);
+        } else {
+          p.mutable_grad() = sum.to(p.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+        }
+        offset += p.numel();
+      }
+    }
+  }
+};
+
+struct ReadyHook : torch::autograd::FunctionPostHook {
+  GradReducer* reducer;
+  int64_t index;
+  ReadyHook(GradReducer* r, int64_t i) : reducer(r), index(i) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    reducer->ready(index);
+    return outputs;
+  }
+};
+
+
 extern "C" {
 
 const char* hs_last_error() { return g_err.c_str(); }
@@ -577,6 +686,56 @@ int hs_profiler_start() {
 // Stops the profiler and writes its Chrome trace (JSON) to `path`.
 int hs_profiler_stop(const char* path) {
   GUARD(auto result = torch::autograd::profiler::disableProfiler(); result->save(path);)
+}
+
+// A gradient reducer over n leaf parameters; bucket_of[i] is parameter i's bucket (buckets
+// numbered from 0 in the order they should complete: the reverse of the forward order).
+int hs_reducer_new(at::Tensor** params, const int64_t* bucket_of, int64_t n, hs_reduce_fn reduce, void* ctx,
+                   void** out) {
+  GUARD(auto r = std::make_unique<GradReducer>(); r->reduce = reduce; r->ctx = ctx;
+        int64_t n_buckets = 0;
+        for (int64_t i = 0; i < n; i++) n_buckets = std::max(n_buckets, bucket_of[i] + 1);
+        r->buckets.resize(n_buckets); r->flats.resize(n_buckets); r->missing.resize(n_buckets);
+        r->seen.resize(n);
+        for (int64_t i = 0; i < n; i++) {
+          TORCH_CHECK(params[i]->requires_grad() && params[i]->is_leaf(), "parameter ", i,
+                      " is not a leaf that requires a gradient");
+          r->params.push_back(*params[i]);
+          r->bucket_of.push_back(bucket_of[i]);
+          r->buckets[bucket_of[i]].push_back(i);
+        }
+        for (int64_t b = 0; b < n_buckets; b++) TORCH_CHECK(!r->buckets[b].empty(), "bucket ", b, " is empty");
+        for (int64_t i = 0; i < n; i++) {
+          auto acc = torch::autograd::impl::grad_accumulator(r->params[i]);
+          r->hooks.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(r.get(), i)));
+          r->accumulators.push_back(std::move(acc));
+        }
+        r->reset(); *out = r.release();)
+}
+
+// The next backward reduces buckets as they complete.
+int hs_reducer_arm(void* reducer) {
+  GUARD(auto r = static_cast<GradReducer*>(reducer); std::lock_guard<std::mutex> lock(r->mu); r->reset();
+        r->armed = true;)
+}
+
+// After the armed backward (or instead of arming): reduces the buckets not yet reduced, in
+// order, and writes every sum back into its gradient. `launched` is how many buckets the
+// backward itself launched.
+int hs_reducer_finish(void* reducer, int64_t* launched) {
+  GUARD(auto r = static_cast<GradReducer*>(reducer); if (!r->armed) {
+    std::lock_guard<std::mutex> lock(r->mu);
+    r->reset();
+    r->armed = true;
+  } r->finish();
+        *launched = r->launched_in_backward; TORCH_CHECK(r->error.empty(), r->error);)
+}
+
+// Removes the hooks and frees the reducer.
+int hs_reducer_free(void* reducer) {
+  GUARD(auto r = static_cast<GradReducer*>(reducer);
+        for (size_t i = 0; i < r->accumulators.size(); i++) r->accumulators[i]->del_post_hook(r->hooks[i]);
+        delete r;)
 }
 
 }  // extern "C"

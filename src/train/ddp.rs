@@ -12,22 +12,27 @@
 //! serves NCCL's unique id over TCP at MASTER_ADDR:MASTER_PORT (the next port under torchrun,
 //! whose agent holds MASTER_PORT). `helico run --gpus N` sets them for N local ranks.
 //!
-//! Gradients are reduced in buckets of up to `BUCKET_ELEMENTS` fp32 values once per step,
-//! after the last micro-batch's backward, on libtorch's stream. Overlap with backward would
-//! need autograd hooks, which tch does not bind; at AtomWell's shapes the reduction is ~1 ms
-//! (600 MB over NVLink) against a step of ~1 s, so it is left sequential.
+//! Gradients are summed in buckets of up to `BUCKET_ELEMENTS` fp32 values while the step's
+//! last backward runs: `sys::reducer` hooks each parameter's gradient accumulator and hands a
+//! bucket to NCCL as soon as its gradients are complete, on the stream the backward runs on,
+//! so communication overlaps the rest of the backward. Parameters are bucketed in reverse
+//! creation order (the VarStore's), which for helico's models is close to the order backward
+//! completes them. Earlier micro-batches of a step only accumulate. With
+//! `runtime.overlap_grad_reduce = false` the same buckets are reduced after the backward.
 
+use std::cell::OnceCell;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use tch::{Kind, Tensor};
+use tch::{Tensor, nn};
 
 use crate::exit::BadInput;
 use crate::sys::nccl::{Comm, UniqueId};
+use crate::sys::reducer::GradReducer;
 
 /// Gradients per all-reduce: 25M fp32 values (100 MB), PyTorch DDP's default bucket size.
 const BUCKET_ELEMENTS: i64 = 25 << 20;
@@ -154,16 +159,21 @@ fn serve(world: &World, id: &UniqueId) -> anyhow::Result<()> {
 /// One rank's link to the others.
 pub struct Ddp {
     pub world: World,
-    comm: Comm,
+    /// Shared with the reducer's hooks, which run on libtorch's backward thread while the
+    /// trainer's thread waits in `backward()`: never two users at once, but two threads.
+    comm: Arc<Mutex<Comm>>,
     /// Seconds since the epoch of the last completed step, for the watchdog.
     progress: Arc<AtomicU64>,
+    /// Hooked on the first step, when the parameters exist.
+    reducer: OnceCell<GradReducer>,
+    overlap: bool,
 }
 
 impl Ddp {
     /// Makes this rank's GPU current, joins the others and starts the watchdog: if no step
     /// completes for `STALL_TIMEOUT` (a peer died mid-collective and NCCL waits forever), the
     /// process says so and exits, so no rank hangs. `None` when rank 0 dismissed the ranks.
-    pub fn connect(world: World) -> anyhow::Result<Option<Ddp>> {
+    pub fn connect(world: World, overlap: bool) -> anyhow::Result<Option<Ddp>> {
         crate::sys::set_device(world.local_rank)?;
         let id = rendezvous(&world)?;
         if id.0 == NOTHING_TO_DO {
@@ -186,7 +196,8 @@ impl Ddp {
                 }
             }
         });
-        Ok(Some(Ddp { world, comm, progress }))
+        let comm = Arc::new(Mutex::new(comm));
+        Ok(Some(Ddp { world, comm, progress, reducer: OnceCell::new(), overlap }))
     }
 
     /// Marks a step as done (the watchdog's heartbeat).
@@ -194,42 +205,51 @@ impl Ddp {
         self.progress.store(now_secs(), Ordering::Relaxed);
     }
 
-    /// Sums `grads` (fp32, this rank's GPU) over the ranks in place, bucket by bucket.
-    pub fn all_reduce_grads(&self, grads: &[Tensor]) -> anyhow::Result<()> {
-        let mut bucket: Vec<&Tensor> = Vec::new();
-        let mut size = 0;
-        for g in grads {
-            bucket.push(g);
-            size += g.numel() as i64;
-            if size >= BUCKET_ELEMENTS {
-                self.reduce_bucket(&bucket)?;
-                (bucket, size) = (Vec::new(), 0);
-            }
-        }
-        if !bucket.is_empty() {
-            self.reduce_bucket(&bucket)?;
+    /// Call before the step's last backward: with overlap on, that backward sums each
+    /// bucket of `vs`'s gradients as soon as it is complete.
+    pub fn before_last_backward(&self, vs: &nn::VarStore) -> anyhow::Result<()> {
+        if self.overlap {
+            self.reducer(vs)?.arm()?;
         }
         Ok(())
     }
 
-    fn reduce_bucket(&self, grads: &[&Tensor]) -> anyhow::Result<()> {
-        let flat = Tensor::cat(&grads.iter().map(|g| g.to_kind(Kind::Float).flatten(0, -1)).collect::<Vec<_>>(), 0);
-        self.comm.all_reduce_sum(&flat)?;
-        let mut at = 0;
-        tch::no_grad(|| {
-            for g in grads {
-                let n = g.numel() as i64;
-                let mut g = g.shallow_clone();
-                g.copy_(&flat.narrow(0, at, n).view_as(&g));
-                at += n;
-            }
-        });
-        Ok(())
+    /// Call after the step's last backward: sums what that backward did not, and writes the
+    /// sums into the gradients. Returns how many buckets were summed during the backward.
+    pub fn reduce_grads(&self, vs: &nn::VarStore) -> anyhow::Result<usize> {
+        let first = self.reducer.get().is_none();
+        let reducer = self.reducer(vs)?;
+        let during = reducer.finish()?;
+        if first && self.world.rank == 0 {
+            eprintln!(
+                "note: gradients are summed in {} buckets of at most {} MB; {during} of them while backward runs",
+                reducer.buckets().len(),
+                (BUCKET_ELEMENTS * 4) >> 20
+            );
+        }
+        Ok(during)
+    }
+
+    fn reducer(&self, vs: &nn::VarStore) -> anyhow::Result<&GradReducer> {
+        if let Some(r) = self.reducer.get() {
+            return Ok(r);
+        }
+        // Creation order: the same on every rank, and close to forward order.
+        let params = vs.trainable_variables();
+        let comm = Arc::clone(&self.comm);
+        let reducer = GradReducer::new(&params.iter().collect::<Vec<_>>(), BUCKET_ELEMENTS, move |flat: &Tensor| {
+            comm.lock()
+                .map_err(|_| "the communicator lock is poisoned".to_owned())?
+                .all_reduce_sum(flat)
+                .map_err(|e| e.to_string())
+        })?;
+        Ok(self.reducer.get_or_init(|| reducer))
     }
 
     /// Sums a small fp64 tensor (step statistics) over the ranks, in place.
     pub fn all_reduce_stats(&self, t: &Tensor) -> anyhow::Result<()> {
-        Ok(self.comm.all_reduce_sum(t)?)
+        let comm = self.comm.lock().map_err(|_| anyhow::anyhow!("the communicator lock is poisoned"))?;
+        Ok(comm.all_reduce_sum(t)?)
     }
 }
 

@@ -186,6 +186,9 @@ pub fn train_step(
         // micro-batch draws the same whichever rank trains it.
         tch::manual_seed(derive(exp.seed, &["micro"], step * accum + i * world + rank) as i64);
         let micro = task.micro_step();
+        if let Some(d) = ddp.filter(|_| i + 1 == accum / world) {
+            d.before_last_backward(&task.vs)?;
+        }
         // Scaled by the global count: the ranks' sums add up to the mean over the step.
         (&micro.loss.loss / cfg.grad_accum as f64).backward();
         let loss = micro.loss.loss.detach().to_kind(Kind::Double).view([1]);
@@ -199,7 +202,7 @@ pub fn train_step(
     let fill = |x: f64| Tensor::full([1], x, (Kind::Double, sum.device()));
     let sum = Tensor::cat(&[sum.shallow_clone(), fill(host_values[0]), fill(host_values[1])], 0); // [5]
     if let Some(d) = ddp {
-        d.all_reduce_grads(&opt.grads())?;
+        d.reduce_grads(&task.vs)?;
         d.all_reduce_stats(&sum)?;
     }
     let grad_norm = opt.clip_grad_norm(cfg.clip_grad_norm).to_kind(Kind::Double).view([1]);
