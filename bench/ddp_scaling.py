@@ -11,6 +11,9 @@ only summation order differs).
     python3 bench/ddp_scaling.py --helico .gpu-e/helico --gpus 1,2 --steps 12 --out bench/results \
         experiments/atomwell.toml [key=value ...]
 
+A GPU count may carry overrides of its own, for a side-by-side row in the same call:
+`--gpus 1,2,2:runtime.overlap_grad_reduce=false` (several joined with `+`).
+
 Writes <date>-ddp-scaling-<gpu>.json and .md into --out.
 """
 
@@ -25,8 +28,8 @@ import sys
 import time
 
 
-def train(args, n: int, root: str):
-    cmd = [args.helico, "run", args.experiment, *args.overrides]
+def train(args, n: int, extra: list, root: str):
+    cmd = [args.helico, "run", args.experiment, *args.overrides, *extra]
     cmd += [f"train.steps={args.steps}", "train.log_every=1", "train.eval_every=1000000", "train.eval_batches=1"]
     cmd += ["train.checkpoint_every=1000000", "--runs-dir", root, "--force"]
     if n > 1:
@@ -46,6 +49,7 @@ def train(args, n: int, root: str):
     tokens = [r["tokens"] for r in train_records][1:][args.skip :]
     return {
         "gpus": n,
+        "label": " ".join([str(n), *extra]),
         "command": " ".join(cmd),
         "wall_secs": wall,
         "step_secs": step_secs,
@@ -59,7 +63,9 @@ def train(args, n: int, root: str):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--helico", required=True)
-    p.add_argument("--gpus", default="1,2", help="GPU counts, comma-separated; the first is the baseline")
+    p.add_argument(
+        "--gpus", default="1,2", help="GPU counts, comma-separated, each optionally N:override+override; the first is the baseline"
+    )
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--skip", type=int, default=3, help="step intervals left out of the timing")
     p.add_argument("--out", required=True)
@@ -67,8 +73,11 @@ def main():
     p.add_argument("experiment")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
-    counts = [int(x) for x in args.gpus.split(",")]
-    results = [train(args, n, os.path.join(args.scratch, f"gpus{n}")) for n in counts]
+    rows = []
+    for item in args.gpus.split(","):
+        n, _, extra = item.partition(":")
+        rows.append((int(n), [e for e in extra.split("+") if e]))
+    results = [train(args, n, extra, os.path.join(args.scratch, f"row{i}")) for i, (n, extra) in enumerate(rows)]
     base = results[0]
     for r in results:
         r["efficiency"] = r["tokens_per_s"] / (r["gpus"] / base["gpus"] * base["tokens_per_s"])
@@ -103,10 +112,10 @@ def main():
     ]
     for r in results:
         md.append(
-            f"| {r['gpus']} | {r['tokens_per_step']:.0f} | {r['mean_step_secs']:.3f} | {r['tokens_per_s']:.0f} | "
+            f"| {r['label']} | {r['tokens_per_step']:.0f} | {r['mean_step_secs']:.3f} | {r['tokens_per_s']:.0f} | "
             f"{100 * r['efficiency']:.1f}% | {r['max_loss_rel_diff']:.2e} |"
         )
-    md += ["", "Loss by step:", "", "| step | " + " | ".join(f"{r['gpus']} GPU" for r in results) + " |"]
+    md += ["", "Loss by step:", "", "| step | " + " | ".join(f"{r['label']} GPU" for r in results) + " |"]
     md.append("|---|" + "---|" * len(results))
     for i in range(args.steps):
         md.append(f"| {i + 1} | " + " | ".join(f"{r['losses'][i]:.5f}" for r in results) + " |")

@@ -540,6 +540,7 @@ fn out_of_memory_names_a_batch_that_fits() {
             "--runs-dir",
             runs_dir,
             "train.steps=1",
+            "schedule.warmup_steps=0",
             "train.grad_accum=1",
             "runtime.attention=@flash_varlen",
             &format!("train.batch_size={batch}"),

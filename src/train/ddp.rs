@@ -20,7 +20,7 @@
 //! completes them. Earlier micro-batches of a step only accumulate. With
 //! `runtime.overlap_grad_reduce = false` the same buckets are reduced after the backward.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,6 +167,8 @@ pub struct Ddp {
     /// Hooked on the first step, when the parameters exist.
     reducer: OnceCell<GradReducer>,
     overlap: bool,
+    /// Whether rank 0 said how the gradients are bucketed (after the first step).
+    announced: Cell<bool>,
 }
 
 impl Ddp {
@@ -197,7 +199,7 @@ impl Ddp {
             }
         });
         let comm = Arc::new(Mutex::new(comm));
-        Ok(Some(Ddp { world, comm, progress, reducer: OnceCell::new(), overlap }))
+        Ok(Some(Ddp { world, comm, progress, reducer: OnceCell::new(), overlap, announced: Cell::new(false) }))
     }
 
     /// Marks a step as done (the watchdog's heartbeat).
@@ -217,10 +219,9 @@ impl Ddp {
     /// Call after the step's last backward: sums what that backward did not, and writes the
     /// sums into the gradients. Returns how many buckets were summed during the backward.
     pub fn reduce_grads(&self, vs: &nn::VarStore) -> anyhow::Result<usize> {
-        let first = self.reducer.get().is_none();
         let reducer = self.reducer(vs)?;
         let during = reducer.finish()?;
-        if first && self.world.rank == 0 {
+        if !self.announced.replace(true) && self.world.rank == 0 {
             eprintln!(
                 "note: gradients are summed in {} buckets of at most {} MB; {during} of them while backward runs",
                 reducer.buckets().len(),
