@@ -557,6 +557,7 @@ fn out_of_memory_names_a_batch_that_fits() {
     )
     .unwrap();
     let c = said.captures(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(!out.stderr.contains("panicked"), "libtorch's panic is not the message: {}", out.stderr);
     let n: usize = c[1].parse().unwrap();
     assert!(n < 1024 && c[2] == c[1] && c[3].parse::<usize>().unwrap() * n == 1024, "{}", &c[0]);
     run(&c[1]).expect_code(0);

@@ -372,9 +372,11 @@ fn train(
     let track = Trackers::open(dir, &exp.track, &info, state.step)?;
     let progress = Progress::new(exp.train.steps, state.step, "training");
     let mut out = Outputs::new(dir, info, metrics, track, stop, exp.train.keep_checkpoints, progress);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out, ddp)
-    }));
+    let result = quiet_out_of_memory(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fit(exp, &mut task, &mut opt, ema.as_mut(), state, &mut out, ddp)
+        }))
+    });
     out.progress.finish();
     let result = match result {
         Ok(r) => r,
@@ -420,6 +422,25 @@ fn train(
             Err(e)
         }
     }
+}
+
+/// Runs `f` with libtorch's out-of-memory panics kept quiet (they become the
+/// [`out_of_memory`] error, which says what to do); any other panic is reported as before.
+fn quiet_out_of_memory<T>(f: impl FnOnce() -> T) -> T {
+    type Hook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync;
+    let previous: std::sync::Arc<Hook> = std::panic::take_hook().into();
+    let outer = std::sync::Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text =
+            payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if !text.is_some_and(|t| t.contains("out of memory")) {
+            outer(info);
+        }
+    }));
+    let result = f();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    result
 }
 
 /// The out-of-memory error, naming the largest micro-batch that fits (tried, halving the
