@@ -18,7 +18,9 @@
 
 mod a3m;
 mod error;
+mod features;
 mod pairing;
+mod source;
 mod stockholm;
 mod tar_index;
 
@@ -28,7 +30,12 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::{MsaError, Result};
+pub use features::{MAX_MSA_ROWS, MAX_PAIRED_ROWS, MsaFeatures};
 pub use pairing::{MAX_ROWS_PER_SPECIES, Pairing, pair_by_species, species_of};
+pub use source::{
+    AlignmentSource, EntityMsa, EntityReport, FileUse, InputFile, MAX_STORED_ROWS, MsaReport, Role, find_entity_msas,
+    role_of, sequence_classes,
+};
 pub use tar_index::{IndexOrigin, Member, TarIndex};
 
 use super::packing::SplitMix64;
