@@ -164,7 +164,8 @@ impl Msa {
 
     /// Like [`Msa::parse`], keeping only the first `max_rows` rows (the query included):
     /// searches write hits best first, and a capped read of a 20 MB file stores only what it
-    /// keeps. The rest of the file is still scanned, so a truncated file is still an error.
+    /// keeps. An A3M read stops at the next record; a Stockholm file is still read to its `//`
+    /// (its rows can be interleaved), so a truncated one is still an error.
     pub fn parse_limited(bytes: &[u8], origin: &str, alphabet: Alphabet, max_rows: usize) -> Result<Msa> {
         let mut inflated = Vec::new();
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
