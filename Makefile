@@ -69,11 +69,12 @@ data/demo/.done: data/openfold3/.done data/rna_tools/.done data/ccd/components.b
 	./target/debug/helico demo-data
 	touch $@
 
-# The embedded AF3 demo set: openfold3's test structures preprocessed into the structure cache
-# (seconds; re-running only redoes what changed). Their MSAs stay in data/openfold3/alignments.
-data/demo/af3/prep.json: data/openfold3/.done data/ccd/components.bcif
+# The embedded AF3 demo set: openfold3's test structures preprocessed into the structure cache,
+# with their MSAs (2q2k's, from data/openfold3/alignments) stored in it (seconds; re-running
+# only redoes what changed). Depends on this file so that a changed command line reruns it.
+data/demo/af3/prep.json: data/openfold3/.done data/ccd/components.bcif Makefile
 	cargo build --bins
-	./target/debug/helico preprocess --src data/openfold3/mmcifs --out data/demo/af3
+	./target/debug/helico preprocess --src data/openfold3/mmcifs --out data/demo/af3 --msa data/openfold3/alignments
 
 demo: build data/demo/.done data/demo/af3/prep.json
 	./target/debug/helico run experiments/demo.toml

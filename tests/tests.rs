@@ -14,6 +14,7 @@ mod features;
 mod gpu;
 mod inputs;
 mod msa;
+mod msa_features;
 mod preprocess;
 mod provenance;
 mod runs;

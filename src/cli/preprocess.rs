@@ -38,6 +38,10 @@ pub struct PreprocessArgs {
     /// Build this biological assembly (e.g. 1) instead of the asymmetric unit.
     #[arg(long)]
     pub assembly: Option<String>,
+    /// MSAs in the OpenFold layout, <DIR>/<entry>_<author chain>/*.{a3m,sto}[.gz], as a
+    /// directory or a plain .tar; repeatable (searched in order). Stored in the cache files.
+    #[arg(long, value_name = "DIR|TAR")]
+    pub msa: Vec<PathBuf>,
     /// Print the summary as JSON (and draw no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -53,7 +57,7 @@ pub fn preprocess(a: PreprocessArgs) -> anyhow::Result<ExitCode> {
         max_tokens: a.max_tokens,
         ..Filters::default()
     };
-    let params = Params { filters, assembly: a.assembly, ..Params::default() };
+    let params = Params { filters, assembly: a.assembly, msa: a.msa, ..Params::default() };
     let job = Job {
         src: &a.src,
         out: &a.out,
@@ -66,6 +70,10 @@ pub fn preprocess(a: PreprocessArgs) -> anyhow::Result<ExitCode> {
     };
     let summary = match prep::run(&job) {
         Err(e @ PrepError::Source { .. }) => return Err(BadInput(format!("{e}; pass --src DIR of mmCIF files")).into()),
+        Err(e @ PrepError::Alignments { .. }) => {
+            let hint = "pass --msa DIR or a plain .tar holding <entry>_<chain>/ alignment directories";
+            return Err(BadInput(format!("{e}; {hint}")).into());
+        }
         other => other?,
     };
     if a.json {
@@ -87,6 +95,15 @@ pub fn preprocess(a: PreprocessArgs) -> anyhow::Result<ExitCode> {
         }
         for failure in &summary.failures {
             println!("  failed: {failure}");
+        }
+        if !params.msa.is_empty() {
+            println!(
+                "  alignments stored for {} entities; {} files left out",
+                summary.msa_entities, summary.msa_problems
+            );
+            for problem in &summary.msa_problem_examples {
+                println!("  alignment left out: {problem}");
+            }
         }
         println!("dataset hash {} (every entry and reason: manifest.jsonl)", summary.dataset_hash);
     }

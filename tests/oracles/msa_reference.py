@@ -95,19 +95,23 @@ def stockholm(text):
     return rows
 
 
-kind, out = sys.argv[1], []
-for path in sys.argv[2:]:
+def read(path, kind):
+    """One file's rows as {"names", "letters", "deletions", "species"}."""
     text = open(path).read()
-    try:
-        rows = stockholm(text) if text.lstrip().startswith("# STOCKHOLM") else a3m(text)
-    except ValueError as e:
-        out.append({"file": path, "error": str(e)})
-        continue
-    out.append({
-        "file": path,
+    rows = stockholm(text) if text.lstrip().startswith("# STOCKHOLM") else a3m(text)
+    return {
         "names": [r[0] for r in rows],
         "letters": ["".join(normalise(c, kind) for c in r[2]) for r in rows],
         "deletions": [r[3] for r in rows],
         "species": [species(r[0], r[1]) for r in rows],
-    })
-json.dump(out, sys.stdout)
+    }
+
+
+if __name__ == "__main__":
+    kind, out = sys.argv[1], []
+    for path in sys.argv[2:]:
+        try:
+            out.append({"file": path, **read(path, kind)})
+        except ValueError as e:
+            out.append({"file": path, "error": str(e)})
+    json.dump(out, sys.stdout)

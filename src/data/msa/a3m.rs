@@ -10,7 +10,8 @@
 //! counted into the deletion of the next aligned column (insertions after the last column are
 //! dropped, as in openfold3's `parse_a3m`); `.` (a gap within an insertion) is ignored;
 //! anything else is an error naming line and column. The query is the first record, and
-//! every record must align to exactly as many columns as it has.
+//! every record must align to exactly as many columns as it has. A read limited to `max_rows`
+//! records stops at the header of the next one: nothing after it is looked at.
 
 use super::error::{MsaError, Result};
 use super::{Alphabet, Row};
@@ -23,7 +24,7 @@ struct Open {
     pending: u16,
 }
 
-pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec<Row>> {
+pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet, max_rows: usize) -> Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
     let mut open: Option<Open> = None;
     for (index, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -35,6 +36,9 @@ pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec
         if let Some(header) = line.strip_prefix(b">") {
             if let Some(done) = open.take() {
                 close(done, &mut rows, origin)?;
+            }
+            if rows.len() >= max_rows {
+                return Ok(rows);
             }
             let header = String::from_utf8_lossy(header);
             let header = header.trim();

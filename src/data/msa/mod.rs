@@ -18,7 +18,9 @@
 
 mod a3m;
 mod error;
+mod features;
 mod pairing;
+mod source;
 mod stockholm;
 mod tar_index;
 
@@ -28,7 +30,12 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::{MsaError, Result};
+pub use features::{MAX_MSA_ROWS, MAX_PAIRED_ROWS, MsaFeatures};
 pub use pairing::{MAX_ROWS_PER_SPECIES, Pairing, pair_by_species, species_of};
+pub use source::{
+    AlignmentSource, EntityMsa, EntityReport, FileUse, InputFile, MAX_STORED_ROWS, MsaReport, Role, find_entity_msas,
+    role_of, sequence_classes,
+};
 pub use tar_index::{IndexOrigin, Member, TarIndex};
 
 use super::packing::SplitMix64;
@@ -58,6 +65,15 @@ pub enum Alphabet {
 }
 
 impl Alphabet {
+    /// The alphabet's unknown residue (`X`, or `N` for nucleic acids).
+    pub fn unknown(self) -> u8 {
+        match self {
+            Alphabet::Protein => PROTEIN_UNKNOWN,
+            Alphabet::Rna => RNA_UNKNOWN,
+            Alphabet::Dna => DNA_UNKNOWN,
+        }
+    }
+
     /// The class of an upper-case letter or `-`; `None` for anything else.
     ///
     /// Protein letters follow AlphaFold's MSA table (`HHBLITS_AA_TO_ID`): the ambiguity codes
@@ -143,6 +159,14 @@ impl Msa {
     /// Parses bytes already in memory (a tar member, an inline A3M string); `origin` labels
     /// error messages.
     pub fn parse(bytes: &[u8], origin: &str, alphabet: Alphabet) -> Result<Msa> {
+        Self::parse_limited(bytes, origin, alphabet, usize::MAX)
+    }
+
+    /// Like [`Msa::parse`], keeping only the first `max_rows` rows (the query included):
+    /// searches write hits best first, and a capped read of a 20 MB file stores only what it
+    /// keeps. An A3M read stops at the next record; a Stockholm file is still read to its `//`
+    /// (its rows can be interleaved), so a truncated one is still an error.
+    pub fn parse_limited(bytes: &[u8], origin: &str, alphabet: Alphabet, max_rows: usize) -> Result<Msa> {
         let mut inflated = Vec::new();
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
             flate2::read::MultiGzDecoder::new(bytes)
@@ -153,32 +177,29 @@ impl Msa {
             bytes
         };
         let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+        let max_rows = max_rows.max(1);
         if text[start..].starts_with(b"# STOCKHOLM") {
-            Self::parse_stockholm(text, origin, alphabet)
+            stockholm::parse(text, origin, alphabet, max_rows).map(Msa::from_rows)
         } else {
-            Self::parse_a3m(text, origin, alphabet)
+            a3m::parse(text, origin, alphabet, max_rows).map(Msa::from_rows)
         }
     }
 
     /// Parses A3M text (see `a3m.rs` for the grammar).
     pub fn parse_a3m(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Msa> {
-        a3m::parse(text, origin, alphabet).map(Msa::from_rows)
+        a3m::parse(text, origin, alphabet, usize::MAX).map(Msa::from_rows)
     }
 
     /// Parses one Stockholm alignment (see `stockholm.rs` for the grammar).
     pub fn parse_stockholm(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Msa> {
-        stockholm::parse(text, origin, alphabet).map(Msa::from_rows)
+        stockholm::parse(text, origin, alphabet, usize::MAX).map(Msa::from_rows)
     }
 
     /// The depth-1 alignment of a chain without homologues: its sequence, no deletions.
     /// Letters outside the alphabet map as in [`Alphabet::encode`]; anything that is not a
     /// letter becomes the unknown class.
     pub fn single_sequence(name: &str, sequence: &str, alphabet: Alphabet) -> Msa {
-        let unknown = match alphabet {
-            Alphabet::Protein => PROTEIN_UNKNOWN,
-            Alphabet::Rna => RNA_UNKNOWN,
-            Alphabet::Dna => DNA_UNKNOWN,
-        };
+        let unknown = alphabet.unknown();
         let classes: Vec<u8> =
             sequence.bytes().map(|b| alphabet.encode(b.to_ascii_uppercase()).unwrap_or(unknown)).collect();
         let row = Row { name: name.to_owned(), description: String::new(), deletions: vec![0; classes.len()], classes };
@@ -203,6 +224,31 @@ impl Msa {
             msa.names.push(row.name);
         }
         msa
+    }
+
+    /// An alignment from its stored columns (the structure cache): rows without names.
+    /// `classes` and `deletions` are [M, N] row-major, `species` [M]; the caller checked the
+    /// lengths and that every class is below [`N_CLASSES`].
+    pub(crate) fn from_parts(width: usize, classes: Vec<u8>, deletions: Vec<u16>, species: Vec<Option<String>>) -> Msa {
+        debug_assert!(classes.len() == species.len() * width && deletions.len() == classes.len());
+        Msa { width, classes, deletions, names: vec![String::new(); species.len()], species }
+    }
+
+    /// The same rows without their names: what preprocessing stores (pairing needs species,
+    /// nothing reads names after parsing).
+    pub fn without_names(mut self) -> Msa {
+        self.names.iter_mut().for_each(String::clear);
+        self
+    }
+
+    /// The first `max_rows` rows.
+    pub fn truncate(mut self, max_rows: usize) -> Msa {
+        let keep = max_rows.min(self.depth());
+        self.classes.truncate(keep * self.width);
+        self.deletions.truncate(keep * self.width);
+        self.names.truncate(keep);
+        self.species.truncate(keep);
+        self
     }
 
     /// M, the number of rows (the query included).
@@ -320,12 +366,13 @@ impl Msa {
         self.select_rows(&keep)
     }
 
-    /// Drops rows identical to an earlier row (classes and deletions, so identical aligned
-    /// text), keeping the first: Protenix's `dedup=True`, as the helico reference does.
+    /// Drops rows whose aligned residues equal an earlier row's, keeping the first. Insertions
+    /// are ignored, as AlphaFold 3 (`Msa.__init__`) and Protenix (`_deduplicate_sequences`,
+    /// lower case stripped) compare rows: two hits that differ only inside an insertion give
+    /// the same features but for `deletion_value`.
     pub fn dedup(&self) -> Msa {
         let mut seen = std::collections::HashSet::new();
-        let keep: Vec<usize> =
-            (0..self.depth()).filter(|&i| seen.insert((self.row(i), self.deletion_row(i)))).collect();
+        let keep: Vec<usize> = (0..self.depth()).filter(|&i| seen.insert(self.row(i))).collect();
         self.select_rows(&keep)
     }
 
@@ -337,17 +384,7 @@ impl Msa {
         if self.depth() <= max_rows.max(1) {
             return self.clone();
         }
-        let mut others: Vec<usize> = (1..self.depth()).collect();
-        let take = max_rows.saturating_sub(1);
-        let mut rng = SplitMix64(seed);
-        for i in 0..take {
-            let j = i + (rng.next_u64() % (others.len() - i) as u64) as usize;
-            others.swap(i, j);
-        }
-        let mut keep: Vec<usize> = others[..take].to_vec();
-        keep.sort_unstable();
-        keep.insert(0, 0);
-        self.select_rows(&keep)
+        self.select_rows(&subsample_rows(self.depth(), max_rows, seed))
     }
 
     /// The alignments of one chain from several searches (uniref90, mgnify, bfd, …) as one:
@@ -398,6 +435,25 @@ impl Msa {
     }
 }
 
+/// The rows [`Msa::subsample`] keeps of `depth` rows: 0 and `max_rows - 1` others drawn
+/// uniformly without replacement, ascending; every row when `depth <= max_rows`.
+pub(crate) fn subsample_rows(depth: usize, max_rows: usize, seed: u64) -> Vec<usize> {
+    if depth <= max_rows.max(1) {
+        return (0..depth).collect();
+    }
+    let mut others: Vec<usize> = (1..depth).collect();
+    let take = max_rows.saturating_sub(1);
+    let mut rng = SplitMix64(seed);
+    for i in 0..take {
+        let j = i + (rng.next_u64() % (others.len() - i) as u64) as usize;
+        others.swap(i, j);
+    }
+    let mut keep: Vec<usize> = others[..take].to_vec();
+    keep.sort_unstable();
+    keep.insert(0, 0);
+    keep
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +496,9 @@ mod tests {
         assert_eq!(crop.letters(0), "EC");
         assert_eq!(crop.deletion_row(1), &[0, 1]);
         assert!(matches!(msa.select_columns(&[4]), Err(MsaError::ColumnOutOfRange { column: 4, width: 4 })));
-        assert_eq!(msa.dedup().names(), &["q", "a", "c"]);
+        // a and b align the query's residues; only their insertion differs: duplicates.
+        assert_eq!(msa.dedup().names(), &["q", "c"]);
+        assert_eq!(a3m(">q\nACDE\n>a\nAkCDE\n>b\nGCDE\n>c\nAmmCDE\n").dedup().names(), &["q", "b"]);
         assert_eq!(msa.drop_all_gap_rows().names(), &["q", "a", "b"]);
     }
 

@@ -12,6 +12,9 @@
 //! there (not `-` or `.`); a residue another row has in a dropped column is an insertion,
 //! counted into the deletion of its next kept column. Residues are upper-cased: HMMER writes
 //! insert-state residues in lower case.
+//!
+//! A read limited to `max_rows` rows keeps the first `max_rows` names; lines of later rows are
+//! skipped unchecked, and the file is still read to its `//`.
 
 use std::collections::HashMap;
 
@@ -23,12 +26,14 @@ fn is_gap(b: u8) -> bool {
     b == b'-' || b == b'.'
 }
 
-pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec<Row>> {
-    let mut names: Vec<String> = Vec::new();
+pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet, max_rows: usize) -> Result<Vec<Row>> {
+    // Names and descriptions borrow from `text`: a 20 MB hmmsearch file has ~60k lines, and
+    // an allocation per line was most of the reading time.
+    let mut names: Vec<&[u8]> = Vec::new();
     let mut aligned: Vec<Vec<u8>> = Vec::new();
     let mut first_line: Vec<usize> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut descriptions: HashMap<String, String> = HashMap::new();
+    let mut index: HashMap<&[u8], usize> = HashMap::new();
+    let mut descriptions: HashMap<&[u8], &[u8]> = HashMap::new();
     let (mut header_seen, mut terminated, mut last_line) = (false, false, 1);
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let number = i + 1;
@@ -52,12 +57,11 @@ pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec
             continue;
         }
         if let Some(gs) = line.strip_prefix(b"#=GS") {
-            let gs = String::from_utf8_lossy(gs);
-            let (name, rest) = gs.trim().split_once(char::is_whitespace).unwrap_or((gs.trim(), ""));
-            if let Some((feature, text)) = rest.trim_start().split_once(char::is_whitespace)
-                && feature == "DE"
-            {
-                descriptions.insert(name.to_owned(), text.trim().to_owned());
+            let mut fields = gs.trim_ascii().splitn(2, u8::is_ascii_whitespace);
+            let (name, rest) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
+            let mut fields = rest.trim_ascii_start().splitn(2, u8::is_ascii_whitespace);
+            if let (Some(b"DE"), Some(text)) = (fields.next(), fields.next()) {
+                descriptions.insert(name, text.trim_ascii());
             }
             continue;
         }
@@ -68,16 +72,21 @@ pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec
         let (Some(name), Some(sequence), None) = (fields.next(), fields.next(), fields.next()) else {
             return Err(syntax(origin, number, "", "a 'NAME ALIGNED-SEQUENCE' line", shown(line)));
         };
-        let name = String::from_utf8_lossy(name).into_owned();
-        let row = *index.entry(name.clone()).or_insert_with(|| {
-            names.push(name.clone());
-            aligned.push(Vec::new());
-            first_line.push(number);
-            names.len() - 1
-        });
+        let row = match index.get(name) {
+            Some(&row) => row,
+            // A row past the limit: its lines are skipped, unchecked.
+            None if names.len() >= max_rows => continue,
+            None => {
+                index.insert(name, names.len());
+                names.push(name);
+                aligned.push(Vec::new());
+                first_line.push(number);
+                names.len() - 1
+            }
+        };
         if let Some(at) = sequence.iter().position(|&b| !(b.is_ascii_alphabetic() || is_gap(b))) {
             let got = format!("{:?} at column {}", char::from(sequence[at]), line.len() - sequence.len() + at + 1);
-            return Err(syntax(origin, number, &name, "a letter, '-' or '.'", got));
+            return Err(syntax(origin, number, &String::from_utf8_lossy(name), "a letter, '-' or '.'", got));
         }
         aligned[row].extend_from_slice(sequence);
     }
@@ -95,17 +104,20 @@ pub(crate) fn parse(text: &[u8], origin: &str, alphabet: Alphabet) -> Result<Vec
     }
     let keep: Vec<bool> = aligned[0].iter().map(|&b| !is_gap(b)).collect();
     if !keep.contains(&true) {
-        return Err(syntax(origin, first_line[0], &names[0], "a query (first row) with residues", "only gaps".into()));
+        let query = String::from_utf8_lossy(names[0]);
+        return Err(syntax(origin, first_line[0], &query, "a query (first row) with residues", "only gaps".into()));
     }
     let mut rows = Vec::with_capacity(names.len());
     for ((name, text), line) in names.into_iter().zip(aligned).zip(first_line) {
+        let description = descriptions.get(name).map(|d| String::from_utf8_lossy(d).into_owned());
+        let name = String::from_utf8_lossy(name).into_owned();
         if text.len() != keep.len() {
             let expected = format!("{} aligned characters, as the first row has", keep.len());
             return Err(syntax(origin, line, &name, &expected, text.len().to_string()));
         }
         let width = keep.iter().filter(|&&k| k).count();
         let mut row = Row {
-            description: descriptions.remove(&name).unwrap_or_default(),
+            description: description.unwrap_or_default(),
             name,
             classes: Vec::with_capacity(width),
             deletions: Vec::with_capacity(width),

@@ -1,6 +1,7 @@
 //! The per-structure cache file (`.hsc`, "helico structure cache"): a completed [`Structure`],
-//! its [`Tokens`] and the CCD components it uses, stored so that loading is copying flat arrays
-//! out of a memory map: no text to parse, no CCD to load.
+//! its [`Tokens`], the CCD components it uses and its entities' alignments ([`EntityMsa`]),
+//! stored so that loading is copying flat arrays out of a memory map: no text to parse, no CCD
+//! to load.
 //!
 //! Layout, all little-endian ([`super::columns`] reads and writes it):
 //!
@@ -18,6 +19,8 @@
 //!
 //! Reading validates every count and index range once (O(atoms)), so a damaged file is an error
 //! naming it, never a panic later in tokenization, cropping or features.
+//!
+//! Alignments (format version 2) have their own columns ([`super::alignments`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,8 +28,10 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, NaiveDate};
 
 use super::PrepError;
+use super::alignments::{get_msas, put_msas};
 use super::columns::{Reader, Writer, index};
 use crate::data::ccd::{self, BondOrder, Ccd, Component};
+use crate::data::msa::EntityMsa;
 use crate::data::structure::{
     AssemblyGen, Atoms, Bond, BondKind, Chain, Element, Entity, EntityKind, Metadata, MoleculeType, Operator,
     PolymerType, ResName, Residue, Structure,
@@ -36,7 +41,7 @@ use crate::data::tokenize::Tokens;
 /// The first bytes of every cache file.
 pub const MAGIC: &[u8; 8] = b"HELICOSC";
 /// Bump when a column changes meaning; preprocessing then rebuilds every entry.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The file name extension of cache files.
 pub const EXTENSION: &str = "hsc";
 
@@ -53,18 +58,20 @@ pub struct CachedStructure {
     pub tokens: Tokens,
     /// The CCD components of `structure`'s residues, all that `Features::new` asks for.
     pub ccd: Ccd,
+    /// The alignments of the entities that have one, by entity index.
+    pub msas: Vec<EntityMsa>,
 }
 
 impl CachedStructure {
     /// Gathers what the cache stores; `ccd` must know every residue of `structure` (it does
     /// after [`Structure::complete`] against it).
-    pub fn new(structure: Structure, tokens: Tokens, ccd: &Ccd) -> CachedStructure {
+    pub fn new(structure: Structure, tokens: Tokens, ccd: &Ccd, msas: Vec<EntityMsa>) -> CachedStructure {
         let mut names: Vec<ResName> = structure.residues.iter().map(|r| r.name).collect();
         names.sort();
         names.dedup();
         let components: Vec<Component> = names.iter().filter_map(|n| ccd.get(n.as_str()).cloned()).collect();
         let ccd = Ccd::from_components(components).expect("component ids are unique in a CCD");
-        CachedStructure { structure, tokens, ccd }
+        CachedStructure { structure, tokens, ccd, msas }
     }
 
     /// The file's bytes.
@@ -73,6 +80,7 @@ impl CachedStructure {
         put_structure(&mut w, &self.structure);
         put_tokens(&mut w, &self.tokens);
         put_components(&mut w, self.ccd.components());
+        put_msas(&mut w, &self.msas);
         w.finish()
     }
 
@@ -93,7 +101,8 @@ impl CachedStructure {
         let tokens = get_tokens(&r, &structure)?;
         let ccd = Ccd::from_components(get_components(&r)?)
             .map_err(|id| r.problem(format!("component {id:?} stored twice")))?;
-        Ok(CachedStructure { structure, tokens, ccd })
+        let msas = get_msas(&r, &structure)?;
+        Ok(CachedStructure { structure, tokens, ccd, msas })
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::PrepError;
 use crate::data::manifest::{DataManifest, FileEntry, combined_hash};
+use crate::data::msa::MsaReport;
 
 /// The manifest's file name in the output directory.
 pub const MANIFEST: &str = "manifest.jsonl";
@@ -35,7 +36,7 @@ pub struct Record {
     pub mtime_ns: i64,
     /// BLAKE3 of the source file's bytes, hex; empty when it could not be read.
     pub blake3: String,
-    /// Hash of the preprocessing parameters the record was made with ([`super::Params::hash`]).
+    /// Hash of the preprocessing parameters and MSA sources the record was made with.
     pub params: String,
     /// The entry's name: the file name without `.cif`, `.bcif` and `.gz`, lower case (a PDB id
     /// for PDB mirrors). Cache files are named by it.
@@ -53,6 +54,9 @@ pub struct Record {
     /// Why the file could not be turned into a structure: file, line or record, structure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The alignments stored for a kept entry and the files left out (with `--msa` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msa: Option<MsaReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -123,6 +127,9 @@ pub struct DatasetSummary {
     pub dataset_hash: String,
     /// False when the last run was interrupted: some sources have no record yet.
     pub complete: bool,
+    /// The MSA sources of the last run, in search order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub msa: Vec<PathBuf>,
 }
 
 /// The records of `dir/manifest.jsonl`, the last one per source; missing means none. A line
@@ -277,6 +284,7 @@ mod tests {
             cache: None,
             reasons: Vec::new(),
             error: Some("x.cif:3: broken".into()),
+            msa: None,
         }
     }
 

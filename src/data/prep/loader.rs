@@ -15,8 +15,12 @@
 //!   the result does not depend on the number of threads or on timing. Batch b is made by
 //!   worker b mod W and read from that worker's queue, so batches arrive in plan order.
 //!
-//! A batch is a list of per-example [`Features`] of different sizes; padding them into one
-//! tensor per feature is left to the model's collate step.
+//! - **MSA**: each example's [`MsaFeatures`] come from the alignments in its cache file
+//!   (none: one query row), for the crop's chains, with rows drawn from the example's
+//!   generator after the crop and the features, so adding them changed no other draw.
+//!
+//! A batch is a list of per-example [`Features`] and [`MsaFeatures`] of different sizes;
+//! padding them into one tensor per feature is left to the model's collate step.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use super::{CachedStructure, PrepError, journal};
 use crate::data::crop::{Crop, CropWeights, crop};
 use crate::data::features::{FeatureOptions, Features};
+use crate::data::msa::MsaFeatures;
 use crate::data::packing::SplitMix64;
 
 /// AF3 supplement §2.5 / Table 6: the initial training stage crops to 384 tokens.
@@ -85,6 +90,8 @@ pub struct Example {
     /// The crop, as indices into the entry's tokens.
     pub crop: Crop,
     pub features: Features,
+    /// The crop's MSA features; row 0 equals `features.restype`.
+    pub msa: MsaFeatures,
 }
 
 pub type Batch = Vec<Example>;
@@ -141,7 +148,9 @@ impl Af3Dataset {
         let tokens = cached.tokens.select(&c.tokens);
         let features = Features::new(&cached.structure, &tokens, &cached.ccd, &config.features, &mut rng)
             .map_err(|source| PrepError::Features { path: e.path.clone(), source: Box::new(source) })?;
-        Ok(Example { key: e.key.clone(), crop: c, features })
+        let query = restype_classes(&features.restype);
+        let msa = MsaFeatures::new(&cached.structure, &tokens, &query, &cached.msas, rng.next_u64());
+        Ok(Example { key: e.key.clone(), crop: c, features, msa })
     }
 
     /// The batches of epoch `epoch`, made in the background by `config.workers` threads.
@@ -241,6 +250,12 @@ impl Iterator for Batches {
             }
         })
     }
+}
+
+/// The class of each one-hot `restype` row ([N, 32] → [N]).
+pub fn restype_classes(restype: &tch::Tensor) -> Vec<u8> {
+    let classes = Vec::<i64>::try_from(restype.argmax(-1, false)).expect("restype is a [N, 32] CPU tensor");
+    classes.into_iter().map(|c| c as u8).collect()
 }
 
 /// A generator seed from the loader seed and a path of indices (epoch, batch, position).

@@ -10,9 +10,15 @@
 //! or the parameters (format version, CCD, filters, tokenizer) changed, or its cache is gone.
 //! A file that cannot be read or built is recorded with the error and the run goes on.
 //!
-//! MSAs are not part of the cache yet: the MSA pipeline (`data/msa`) is separate and its
-//! features will be joined by chain sequence at load time.
+//! With MSA sources (`--msa`), each kept entry's protein and RNA entities get their alignments
+//! from the OpenFold layout ([`crate::data::msa::find_entity_msas`]), stored in the cache
+//! file; what was used and every file left out (with its reason) go into the entry's manifest
+//! line. The sources' identities (canonical path; a tar's size and mtime) are part of the
+//! records' parameters, so another source redoes every entry, and every alignment file read
+//! is stamped, so an edited file redoes its entry. The dataset hash covers the sources only
+//! through the cache files' content: the same alignments elsewhere give the same dataset.
 
+mod alignments;
 pub mod cache;
 mod columns;
 pub mod journal;
@@ -33,6 +39,7 @@ use serde_json::{Value, json};
 use crate::data::DataError;
 use crate::data::ccd::Ccd;
 use crate::data::cif::CifFile;
+use crate::data::msa::{AlignmentSource, MAX_STORED_ROWS, MsaError, find_entity_msas};
 use crate::data::structure::{self, Filters, MoleculeType, Structure, StructureError};
 use crate::data::tokenize::{TokenizeOptions, tokenize};
 pub use cache::{CachedStructure, CcdCache};
@@ -88,6 +95,10 @@ pub enum PrepError {
     /// The CCD could not be loaded.
     #[error("loading the CCD: {0}")]
     Ccd(#[from] DataError),
+
+    /// An `--msa` source is neither a directory nor a plain tar.
+    #[error("MSA source {path}: {source}")]
+    Alignments { path: PathBuf, source: Box<MsaError> },
 }
 
 /// What decides the content of the cache; all of it enters [`Params::to_json`] and so the
@@ -98,6 +109,8 @@ pub struct Params {
     pub tokenize: TokenizeOptions,
     /// Build this biological assembly instead of the asymmetric unit.
     pub assembly: Option<String>,
+    /// MSA sources (directories or plain tars in the OpenFold layout), searched in order.
+    pub msa: Vec<PathBuf>,
 }
 
 impl Params {
@@ -116,8 +129,16 @@ impl Params {
                 "require_polymer": f.require_polymer,
             },
             "tokenize": { "atomize_bonded_standard_residues": self.tokenize.atomize_bonded_standard_residues },
+            // Whether alignments are stored and how; not where from (see the module doc).
+            "msa": (!self.msa.is_empty()).then(|| json!({ "layout": "openfold3", "max_stored_rows": MAX_STORED_ROWS })),
         }))
     }
+}
+
+/// The hash records are made with: the parameters and the MSA sources' identities.
+fn record_params_hash(params: &Value, alignments: &[AlignmentSource]) -> String {
+    let sources: Vec<Value> = alignments.iter().map(AlignmentSource::identity).collect();
+    crate::hash::of_json(&crate::hash::canonical(&json!({ "params": params, "msa_sources": sources })))
 }
 
 /// One preprocessing run.
@@ -150,6 +171,11 @@ pub struct Summary {
     pub rejected_by: BTreeMap<String, usize>,
     /// The first few failures, with their errors.
     pub failures: Vec<String>,
+    /// Kept entries' entities with a stored alignment, and alignment files left out.
+    pub msa_entities: usize,
+    pub msa_problems: usize,
+    /// The first few alignment problems (the manifest has them all).
+    pub msa_problem_examples: Vec<String>,
     pub dataset_hash: String,
     pub seconds: f64,
     /// Processed files per second of this run.
@@ -165,8 +191,17 @@ const SHOWN_FAILURES: usize = 10;
 pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
     let started = Instant::now();
     let sources = find_sources(job.src)?;
+    let alignments = job
+        .params
+        .msa
+        .iter()
+        .map(|path| {
+            AlignmentSource::open(path)
+                .map_err(|source| PrepError::Alignments { path: path.clone(), source: Box::new(source) })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let params = job.params.to_json(job.ccd_blake3);
-    let params_hash = crate::hash::of_json(&params);
+    let params_hash = record_params_hash(&params, &alignments);
     fs::create_dir_all(job.out.join(STRUCTURES)).map_err(|source| PrepError::Io {
         path: job.out.to_owned(),
         action: "create the output directory",
@@ -192,7 +227,13 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
             continue;
         }
         match previous.get(rel) {
-            Some(r) if r.size == size && r.mtime_ns == mtime_ns && r.params == params_hash && cache_ok(job.out, r) => {
+            Some(r)
+                if r.size == size
+                    && r.mtime_ns == mtime_ns
+                    && r.params == params_hash
+                    && cache_ok(job.out, r)
+                    && r.msa.as_ref().is_none_or(|m| m.inputs.iter().all(|f| f.unchanged())) =>
+            {
                 records.insert(rel.clone(), r.clone());
                 up_to_date += 1;
             }
@@ -202,7 +243,7 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
     // Largest first: the long files start early, so the last worker does not finish alone.
     todo.sort_by(|a, b| b.size.cmp(&a.size).then(a.rel.cmp(&b.rel)));
 
-    let processed = process_all(job, &todo, &params_hash, &mut records)?;
+    let processed = process_all(job, &alignments, &todo, &params_hash, &mut records)?;
     let interrupted = processed < todo.len();
     // Cache files of entries that are gone, rejected now, or renamed.
     let live: HashSet<&str> = records.values().filter_map(|r| r.cache.as_ref()).map(|c| c.path.as_str()).collect();
@@ -231,6 +272,7 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
         rejected_by: rejected_by.clone(),
         dataset_hash: dataset_hash.clone(),
         complete: !interrupted,
+        msa: job.params.msa.clone(),
     };
     journal::write_summary(job.out, &summary)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -243,6 +285,14 @@ pub fn run(job: &Job<'_>) -> Result<Summary, PrepError> {
         failed: summary.failed,
         rejected_by,
         failures: records.values().filter_map(|r| r.error.clone()).take(SHOWN_FAILURES).collect(),
+        msa_entities: kept.iter().filter_map(|r| r.msa.as_ref()).map(|m| m.entities.len()).sum(),
+        msa_problems: records.values().filter_map(|r| r.msa.as_ref()).map(|m| m.problems.len()).sum(),
+        msa_problem_examples: records
+            .values()
+            .filter_map(|r| r.msa.as_ref())
+            .flat_map(|m| m.problems.iter().cloned())
+            .take(SHOWN_FAILURES)
+            .collect(),
         dataset_hash,
         seconds,
         structures_per_second: processed as f64 / seconds.max(1e-9),
@@ -264,6 +314,7 @@ struct Todo {
 /// it arrives; returns how many were processed (fewer than all when stopped).
 fn process_all(
     job: &Job<'_>,
+    alignments: &[AlignmentSource],
     todo: &[Todo],
     params_hash: &str,
     records: &mut BTreeMap<String, Record>,
@@ -283,7 +334,7 @@ fn process_all(
                 todo.par_iter().for_each_with(tx, |tx, item| {
                     if !job.stop.load(Ordering::Relaxed) {
                         // The receiver outlives the senders; a send error cannot happen.
-                        let _ = tx.send(process_one(job, item, params_hash));
+                        let _ = tx.send(process_one(job, alignments, item, params_hash));
                     }
                 });
             });
@@ -320,14 +371,14 @@ fn progress_bar(show: bool, total: usize) -> Option<indicatif::ProgressBar> {
 
 /// One source file to its record; never fails (a panic in the pipeline is a recorded failure
 /// naming the file, so one bad entry cannot end a run over the PDB).
-fn process_one(job: &Job<'_>, item: &Todo, params_hash: &str) -> Record {
+fn process_one(job: &Job<'_>, alignments: &[AlignmentSource], item: &Todo, params_hash: &str) -> Record {
     let fail = |error: String| failed(&item.rel, item.size, item.mtime_ns, params_hash, &item.key, error);
     let bytes = match fs::read(&item.path) {
         Ok(bytes) => bytes,
         Err(e) => return fail(format!("{}: cannot read: {e}", item.path.display())),
     };
     let blake3 = blake3::hash(&bytes).to_hex().to_string();
-    let built = std::panic::catch_unwind(AssertUnwindSafe(|| build(job, item, bytes)));
+    let built = std::panic::catch_unwind(AssertUnwindSafe(|| build(job, alignments, item, bytes)));
     let mut record = match built {
         Ok(Ok(record)) => record,
         Ok(Err(error)) => fail(error),
@@ -340,9 +391,10 @@ fn process_one(job: &Job<'_>, item: &Todo, params_hash: &str) -> Record {
     record
 }
 
-/// Parse, complete, tokenize, filter, and write the cache file of a kept structure; the error
-/// is the message to record (it names the file, and the line and structure where known).
-fn build(job: &Job<'_>, item: &Todo, bytes: Vec<u8>) -> Result<Record, String> {
+/// Parse, complete, tokenize, filter, find the alignments and write the cache file of a kept
+/// structure; the error is the message to record (it names the file, and the line and
+/// structure where known).
+fn build(job: &Job<'_>, alignments: &[AlignmentSource], item: &Todo, bytes: Vec<u8>) -> Result<Record, String> {
     let file = CifFile::from_bytes(bytes, &item.path).map_err(|e| e.to_string())?;
     let options = structure::Options { assembly: job.params.assembly.clone(), ..Default::default() };
     let observed = Structure::from_cif(&file, &options).map_err(|e| e.to_string())?;
@@ -368,11 +420,14 @@ fn build(job: &Job<'_>, item: &Todo, bytes: Vec<u8>) -> Result<Record, String> {
         cache: None,
         reasons,
         error: None,
+        msa: None,
     };
     if record.status == Status::Ok {
+        let (msas, report) = find_entity_msas(&s, job.ccd, &item.key, alignments);
+        record.msa = (!alignments.is_empty()).then_some(report);
         let rel = cache_path(&item.key);
         let path = job.out.join(&rel);
-        let bytes = CachedStructure::new(s, tokens, job.ccd).to_bytes();
+        let bytes = CachedStructure::new(s, tokens, job.ccd, msas).to_bytes();
         let write = |source| format!("{}: cannot write the cache file: {source}", path.display());
         fs::create_dir_all(path.parent().expect("cache paths have a shard directory")).map_err(write)?;
         crate::atomic::write(&path, &bytes).map_err(write)?;
@@ -416,6 +471,7 @@ fn failed(rel: &str, size: u64, mtime_ns: i64, params: &str, key: &str, error: S
         cache: None,
         reasons: Vec::new(),
         error: Some(error),
+        msa: None,
     }
 }
 
