@@ -163,7 +163,7 @@ pub fn run(bench: &LoaderBench) -> anyhow::Result<Report> {
     Ok(Report {
         command: bench.command.clone(),
         commit: commit(),
-        date: chrono::Local::now().format("%Y%m%d").to_string(),
+        date: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
         dir: bench.data.dir.clone(),
         dataset_hash: summary.dataset_hash,
         crop_size: bench.data.crop_size,
@@ -195,7 +195,7 @@ pub fn run(bench: &LoaderBench) -> anyhow::Result<Report> {
 }
 
 impl Report {
-    /// Writes `<date>-loader.json` and `.md` into `dir`; returns their paths.
+    /// Writes `<date>-<time>-loader.json` and `.md` into `dir`; returns their paths.
     pub fn write(&self, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let base = dir.join(format!("{}-loader", self.date));
