@@ -44,7 +44,7 @@ enum Command {
     /// Stage a finished run for the Hugging Face Hub (weights, resolved config, model card)
     /// and record the target repository in its links.json; no network is used.
     Publish(cli::publish::PublishArgs),
-    /// Measure training throughput against the PyTorch reference (GPU).
+    /// Measure throughput: D3PM training beside the PyTorch reference (GPU), the AF3 loader.
     Bench(cli::bench::BenchArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.

@@ -300,6 +300,7 @@ fn help_pins_the_cli_surface() {
         "bench-parse",
         "bench",
         "bench d3pm",
+        "bench loader",
     ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");

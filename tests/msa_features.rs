@@ -213,10 +213,13 @@ fn features_of_2q2k_follow_the_formulas_and_the_layout() {
     let dataset = Arc::new(Af3Dataset::open(&out).unwrap());
     let config = LoaderConfig { crop_size: 64, workers: 0, seed: 1, ..LoaderConfig::default() };
     for batch in dataset.epoch(&config, 0) {
-        for e in batch.unwrap() {
-            assert_eq!(e.msa.msa.size(), [depth, e.crop.tokens.len() as i64]);
-            let row0 = longs(&e.msa.msa.get(0));
-            assert_eq!(row0, longs(&e.features.restype.argmax(-1, false)));
+        let batch = batch.unwrap();
+        for b in 0..batch.len() {
+            let n = batch.n_tokens[b] as i64;
+            assert_eq!(batch.n_msa_rows[b] as i64, depth);
+            let msa = batch.msa.msa.get(b as i64).narrow(0, 0, depth).narrow(1, 0, n);
+            let restype = batch.features.restype.get(b as i64).narrow(0, 0, n);
+            assert_eq!(longs(&msa.get(0)), longs(&restype.argmax(-1, false)));
         }
     }
 }

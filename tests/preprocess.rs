@@ -179,7 +179,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The 15 test structures preprocessed in-process with the shared CCD, once per test binary.
-fn demo() -> &'static Path {
+pub fn demo() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         // One directory per test process; earlier runs' are removed so they do not pile up.
@@ -261,8 +261,8 @@ fn the_dataset_hash_is_the_data_manifest_hash_of_the_cache_files() {
     assert_eq!(built.hash, summary.dataset_hash, "the same hash as hashing the cache files");
 }
 
-/// What the loader test compares per example: key, crop, ref_pos, token_bonds.
-type Seen = (String, Vec<usize>, Tensor, Tensor);
+/// What the loader test compares per batch: keys, crops, ref_pos, token_bonds.
+type Seen = (Vec<String>, Vec<Vec<usize>>, Tensor, Tensor);
 
 fn same(a: &Tensor, b: &Tensor) -> bool {
     a.size() == b.size() && a.kind() == b.kind() && a.equal(b)
@@ -280,28 +280,25 @@ fn the_loader_is_deterministic_and_prefetching_changes_nothing() {
         seed: 7,
         ..LoaderConfig::default()
     };
-    let collect = |workers: usize, epoch: u64| -> Vec<Vec<Seen>> {
+    let collect = |workers: usize, epoch: u64| -> Vec<Seen> {
         let batches = dataset.epoch(&config(workers), epoch);
         assert_eq!(batches.len(), 4);
         batches
             .map(|b| {
-                b.unwrap()
-                    .into_iter()
-                    .map(|e| (e.key, e.crop.tokens, e.features.ref_pos, e.features.token_bonds))
-                    .collect()
+                let b = b.unwrap();
+                let crops = b.crops.into_iter().map(|c| c.tokens).collect();
+                (b.keys, crops, b.features.ref_pos, b.features.token_bonds)
             })
             .collect()
     };
     let inline = collect(0, 0);
     let threaded = collect(2, 0);
-    let keys = |run: &[Vec<Seen>]| -> Vec<Vec<String>> {
-        run.iter().map(|b| b.iter().map(|e| e.0.clone()).collect()).collect()
-    };
+    let keys = |run: &[Seen]| -> Vec<Vec<String>> { run.iter().map(|b| b.0.clone()).collect() };
     assert_eq!(keys(&inline), keys(&threaded));
-    for (a, b) in inline.iter().flatten().zip(threaded.iter().flatten()) {
-        assert_eq!(a.1, b.1, "{}: same crop", a.0);
-        assert!(a.1.len() <= 48);
-        assert!(same(&a.2, &b.2) && same(&a.3, &b.3), "{}: same features", a.0);
+    for (a, b) in inline.iter().zip(&threaded) {
+        assert_eq!(a.1, b.1, "{:?}: same crops", a.0);
+        assert!(a.1.iter().all(|c| c.len() <= 48));
+        assert!(same(&a.2, &b.2) && same(&a.3, &b.3), "{:?}: same features", a.0);
     }
     assert_eq!(keys(&collect(1, 0)), keys(&inline), "another loader, same seed");
     assert_ne!(keys(&collect(2, 1)), keys(&inline), "another epoch, another order");

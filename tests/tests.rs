@@ -13,6 +13,7 @@ mod diff;
 mod features;
 mod gpu;
 mod inputs;
+mod loader;
 mod msa;
 mod msa_features;
 mod preprocess;

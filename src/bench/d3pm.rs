@@ -25,7 +25,7 @@ use crate::exit::BadInput;
 use crate::nn::attention::unsupported;
 use crate::registry::Experiment;
 use crate::registry::attention::Attention;
-use crate::registry::data::Data;
+use crate::registry::data::SEQUENCES_ONLY;
 use crate::registry::model::Model;
 use crate::registry::optimizer::Optimizer;
 use crate::run::env::EnvInfo;
@@ -158,7 +158,7 @@ pub struct Profile {
 /// Runs the benchmark of `exp` (its model, data, batch and optimiser as configured).
 pub fn run(exp: &Experiment, experiment: &str, opts: &Options) -> anyhow::Result<Report> {
     let Model::D3pmLm(cfg) = &exp.model;
-    let Data::Sequences(data_cfg) = &exp.data;
+    let data_cfg = exp.data.sequences().expect(SEQUENCES_ONLY);
     let data = LmData::load(data_cfg).map_err(|e| BadInput(e.to_string()))?;
     data.check(exp.train.batch_size as usize).map_err(|e| BadInput(e.to_string()))?;
     let base = Runtime::resolve(&exp.runtime);

@@ -3,6 +3,7 @@
 //! model beside the measurement), written as JSON and markdown under `bench/results/`.
 
 pub mod d3pm;
+pub mod loader;
 pub mod parse;
 
 use serde::Serialize;

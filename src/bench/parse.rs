@@ -327,7 +327,8 @@ fn set_affinity(set: &libc::cpu_set_t) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cpu_model() -> String {
+/// The CPU's model name from /proc/cpuinfo.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

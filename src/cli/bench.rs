@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// PyTorch model of bench/d3pm_torch.py (eager and torch.compile) on the same batches;
     /// writes <date>-d3pm-<gpu>.json and .md.
     D3pm(D3pmBenchArgs),
+    /// AF3 loader throughput over a preprocessed directory (examples/s; read, crop, features,
+    /// collate per example); writes <date>-loader.json and .md.
+    Loader(super::bench_loader::LoaderBenchArgs),
 }
 
 #[derive(Args)]
@@ -80,7 +83,10 @@ fn parse_variant(raw: &str) -> Result<String, String> {
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let BenchCommand::D3pm(a) = a.what;
+    let a = match a.what {
+        BenchCommand::D3pm(a) => a,
+        BenchCommand::Loader(a) => return super::bench_loader::bench_loader(a),
+    };
     let resolved = match a.exp.resolve() {
         Ok(r) => r,
         Err(e) => return report_invalid(e, a.json),

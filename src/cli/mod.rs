@@ -3,6 +3,7 @@
 
 pub mod ablate;
 pub mod bench;
+pub mod bench_loader;
 pub mod bench_parse;
 pub mod check;
 pub mod demo_data;

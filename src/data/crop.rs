@@ -10,6 +10,9 @@
 //! disagree. Distances are between token centre atoms; unresolved tokens are never a reference
 //! and sort last (Protenix masks them to infinity).
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::data::packing::SplitMix64;
 use crate::data::structure::Structure;
 use crate::data::tokenize::Tokens;
@@ -31,11 +34,19 @@ pub enum CropMethod {
     SpatialInterface,
 }
 
-/// Probabilities of the three methods (AF3 supplement Table 4; Protenix `method_weights`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Probabilities of the three methods (AF3 supplement Table 4; Protenix `method_weights`),
+/// relative to their sum.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct CropWeights {
+    /// AF-Multimer Algorithm 1: a contiguous window per chain (AF3: 0.2).
+    #[schemars(range(min = 0.0))]
     pub contiguous: f64,
+    /// AF-Multimer Algorithm 2: the tokens nearest a random reference token (AF3: 0.4).
+    #[schemars(range(min = 0.0))]
     pub spatial: f64,
+    /// As spatial, the reference drawn among interface tokens (AF3: 0.4).
+    #[schemars(range(min = 0.0))]
     pub spatial_interface: f64,
 }
 

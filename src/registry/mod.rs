@@ -82,6 +82,9 @@ impl Experiment {
         }
         under("runtime", self.runtime.problems());
         under("track", self.track.problems());
+        if let data::Data::Af3(d) = &self.data {
+            under("data", d.problems());
+        }
         let warmup = self.schedule.warmup_steps();
         if warmup > self.train.steps {
             out.push((
@@ -94,6 +97,14 @@ impl Experiment {
                 out.push(("data.files".into(), "no sequence files: add at least one [[data.files]] entry".into()));
             }
             data::Data::Sequences(_) => {}
+            data::Data::Af3(_) => {
+                out.push((
+                    "data".into(),
+                    "data = @af3 feeds AF3 models, and helico trains none yet; model d3pm_lm reads \
+                     data = @sequences (`helico registry show data.sequences`)"
+                        .into(),
+                ));
+            }
         }
         out
     }

@@ -19,7 +19,7 @@ use crate::data::lm::{LmData, Position};
 use crate::data::manifest::DataManifest;
 use crate::exit::BadInput;
 use crate::registry::Experiment;
-use crate::registry::data::Data;
+use crate::registry::data::SEQUENCES_ONLY;
 use crate::runtime::Runtime;
 use crate::track::metrics::MetricsLog;
 use crate::track::progress::Progress;
@@ -117,7 +117,7 @@ pub fn start(resolved: &Resolved, opts: &Options, stop: &AtomicBool) -> anyhow::
         info.ablation = opts.ablation.clone();
         info.write(&dir)?;
     }
-    let Data::Sequences(sequences) = &exp.data;
+    let sequences = exp.data.sequences().expect(SEQUENCES_ONLY);
     crate::track::hf::write_records(&dir, sequences.files.iter().map(|f| f.path.as_str()))?;
     let mut task = LmTask::new(exp, data, rt, Position::default());
     if let Some(d) = &ddp {
@@ -288,7 +288,7 @@ pub struct CheckReport {
 pub fn check(exp: &Experiment) -> anyhow::Result<CheckReport> {
     let started = std::time::Instant::now();
     let mut exp = exp.clone();
-    let Data::Sequences(cfg) = &mut exp.data;
+    let cfg = exp.data.sequences_mut().expect(SEQUENCES_ONLY);
     cfg.window = cfg.window.min(64);
     let window = cfg.window;
     exp.train.batch_size = 1;
@@ -314,7 +314,7 @@ pub fn check(exp: &Experiment) -> anyhow::Result<CheckReport> {
 
 /// Reads and checks an experiment's data; problems are input errors.
 pub fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
-    let Data::Sequences(cfg) = &exp.data;
+    let cfg = exp.data.sequences().expect(SEQUENCES_ONLY);
     let data = LmData::load(cfg).map_err(|e| BadInput(e.to_string()))?;
     data.check(exp.train.batch_size as usize).map_err(|e| BadInput(e.to_string()))?;
     Ok(data)
@@ -322,7 +322,7 @@ pub fn load_data(exp: &Experiment) -> anyhow::Result<LmData> {
 
 /// The data manifest, whose hash is the data part of a run's identity.
 pub fn manifest_of(exp: &Experiment, data: &LmData) -> anyhow::Result<DataManifest> {
-    let Data::Sequences(cfg) = &exp.data;
+    let cfg = exp.data.sequences().expect(SEQUENCES_ONLY);
     let (manifest, _) =
         DataManifest::build(&data.files, data.manifest_params(cfg), None).context("cannot hash the data files")?;
     Ok(manifest)

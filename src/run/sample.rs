@@ -110,9 +110,7 @@ pub fn sample(dir: &Path, req: &Request) -> anyhow::Result<Report> {
     load_into(&vs, tensors, &format!("checkpoint {}", entry.path))?;
     vs.freeze();
 
-    let window = match &exp.data {
-        crate::registry::data::Data::Sequences(d) => d.window as usize,
-    };
+    let window = exp.data.sequences().expect(crate::registry::data::SEQUENCES_ONLY).window as usize;
     let mut rng = SplitMix64(req.seed);
     let lengths: Vec<usize> =
         (0..req.n).map(|_| training[(rng.next_u64() % training.len() as u64) as usize].clamp(1, window - 1)).collect();

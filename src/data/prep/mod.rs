@@ -20,9 +20,11 @@
 
 mod alignments;
 pub mod cache;
+pub mod collate;
 mod columns;
 pub mod journal;
 pub mod loader;
+pub mod sampling;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -87,6 +89,20 @@ pub enum PrepError {
     /// Features could not be made from a cache file (a component its CCD subset lacks).
     #[error("{path}: cannot make features: {source}")]
     Features { path: PathBuf, source: Box<StructureError> },
+
+    /// An example does not fit the fixed padding of its batch.
+    #[error(
+        "entry {key}: its crop has {tokens} tokens and {atoms} atoms, more than the fixed padding's {} tokens and {} atoms; raise data.atoms_per_token or set data.pad = \"batch_max\"",
+        max.0,
+        max.1
+    )]
+    TooLarge { key: String, tokens: usize, atoms: usize, max: (usize, usize) },
+
+    /// AF3 weighted sampling found no chain with a resolved atom in any entry.
+    #[error(
+        "{dir}: no entry has a chain with resolved atoms to sample; use sampler = \"uniform\" or preprocess other structures"
+    )]
+    NoUnits { dir: PathBuf },
 
     /// A loader thread died (a panic, whose message was printed) before making its batch.
     #[error("loader worker {worker} stopped before making batch {batch}; its panic message is above")]
