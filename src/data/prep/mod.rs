@@ -14,7 +14,9 @@
 //! features will be joined by chain sequence at load time.
 
 pub mod cache;
+pub(crate) mod ccd_cache;
 mod columns;
+mod components;
 pub mod journal;
 pub mod loader;
 
@@ -35,7 +37,8 @@ use crate::data::ccd::Ccd;
 use crate::data::cif::CifFile;
 use crate::data::structure::{self, Filters, MoleculeType, Structure, StructureError};
 use crate::data::tokenize::{TokenizeOptions, tokenize};
-pub use cache::{CachedStructure, CcdCache};
+pub use cache::CachedStructure;
+pub use ccd_cache::CcdCache;
 pub use journal::{CacheFile, DatasetSummary, Info, Reason, Record, Status};
 
 /// Source files are these, in any case; gzip is detected from the content.
