@@ -297,9 +297,9 @@ fn help_pins_the_cli_surface() {
         "ls",
         "freeze",
         "preprocess",
-        "bench-parse",
         "bench",
         "bench d3pm",
+        "bench parse",
     ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");

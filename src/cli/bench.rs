@@ -1,4 +1,5 @@
-//! `helico bench`.
+//! `helico bench`: the benchmarks, one subcommand each (`bench d3pm` here, `bench parse` in
+//! bench_parse.rs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ pub enum BenchCommand {
     /// PyTorch model of bench/d3pm_torch.py (eager and torch.compile) on the same batches;
     /// writes <date>-d3pm-<gpu>.json and .md.
     D3pm(D3pmBenchArgs),
+    /// Structure parsing on one core against gemmi, biotite and Biopython, preprocessing with
+    /// several workers, and reading the cache back; writes <date>-parse.json and .md.
+    Parse(super::bench_parse::ParseBenchArgs),
 }
 
 #[derive(Args)]
@@ -80,7 +84,13 @@ fn parse_variant(raw: &str) -> Result<String, String> {
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let BenchCommand::D3pm(a) = a.what;
+    match a.what {
+        BenchCommand::D3pm(a) => d3pm(a),
+        BenchCommand::Parse(a) => super::bench_parse::parse(a),
+    }
+}
+
+fn d3pm(a: D3pmBenchArgs) -> anyhow::Result<ExitCode> {
     let resolved = match a.exp.resolve() {
         Ok(r) => r,
         Err(e) => return report_invalid(e, a.json),
