@@ -11,7 +11,7 @@
 //!   `random_transform`). Protenix generates an RDKit ETKDG conformer first and falls back to the
 //!   CCD coordinates; helico has no RDKit and always uses the CCD coordinates. Protenix centres
 //!   after cropping over the residue's cropped atoms; helico centres over the whole residue so a
-//!   residue's reference frame does not depend on the crop.
+//!   residue's reference frame does not depend on the crop (`features/reference.rs`).
 //! - `entity_id` is the entity's position in `_entity` (Protenix sorts the id strings, so "10"
 //!   comes before "2"); `asym_id` is the chain's position in the structure; `sym_id` counts
 //!   copies per entity in chain order; `ref_space_uid` is the residue's position in the structure.
@@ -20,6 +20,8 @@
 //!   atomized residue class 20.
 //! - Element classes are atomic number − 1 (AF3 Table 5); an unknown element (`X`, only in
 //!   structures not passed through [`Structure::complete`]) takes the last class, 127.
+
+mod reference;
 
 use std::collections::HashMap;
 
@@ -32,6 +34,8 @@ use crate::data::structure::{Element, MoleculeType, Result, Structure, Structure
 use crate::data::tokenize::{
     N_RESTYPES, RESTYPE_DNA_UNK, RESTYPE_RNA_UNK, RESTYPE_UNK, RESTYPES, Tokens, is_standard, restype_index,
 };
+
+use reference::Reference;
 
 /// AF3 supplement Table 5 `ref_element`: one-hot over atomic numbers up to 128.
 pub const N_ELEMENT_CLASSES: usize = 128;
@@ -462,125 +466,6 @@ fn token_bonds(structure: &Structure, tokens: &Tokens, selection: &Selection, re
     })
 }
 
-/// Reference conformer values per selected atom.
-struct Reference {
-    pos: Vec<f32>,
-    mask: Vec<i64>,
-    charge: Vec<f32>,
-    /// The atom's index among its component's atoms, found by name.
-    ccd_atom: Vec<Option<usize>>,
-}
-
-impl Reference {
-    fn new(
-        structure: &Structure,
-        tokens: &Tokens,
-        a: usize,
-        components: &[&Component],
-        options: &FeatureOptions,
-        rng: &mut SplitMix64,
-    ) -> Reference {
-        let mut out =
-            Reference { pos: vec![0.0; a * 3], mask: vec![0; a], charge: vec![0.0; a], ccd_atom: vec![None; a] };
-        // Per residue: the CCD atom of each of its atoms, and the conformer's motion (centred
-        // over the whole residue, then the random move).
-        let mut residues: HashMap<usize, (Vec<Option<usize>>, RigidMove)> = HashMap::new();
-        let mut k = 0;
-        for (t, range) in tokens.atoms.iter().enumerate() {
-            let (r, component) = (tokens.residue[t], components[t]);
-            let first = structure.residues[r].atoms.start;
-            let (ccd_atoms, motion) = residues.entry(r).or_insert_with(|| {
-                let names = structure.residues[r].atoms.clone().map(|i| structure.atoms.name[i].as_str());
-                let ccd_atoms = match_names(component, names);
-                let present: Vec<[f32; 3]> =
-                    ccd_atoms.iter().filter_map(|j| j.and_then(|j| component.atoms[j].position)).collect();
-                let mut centre = [0f64; 3];
-                for p in &present {
-                    for (c, x) in centre.iter_mut().zip(p) {
-                        *c += f64::from(*x) / present.len() as f64;
-                    }
-                }
-                let motion = if options.augment_ref_pos {
-                    let translation = [0; 3].map(|_| (2.0 * uniform(rng) - 1.0) * REF_POS_MAX_TRANSLATION);
-                    RigidMove { centre, rotation: random_rotation(rng), translation }
-                } else {
-                    RigidMove { centre, rotation: IDENTITY, translation: [0.0; 3] }
-                };
-                (ccd_atoms, motion)
-            });
-            for i in range.clone() {
-                let j = ccd_atoms[i - first];
-                let ccd_atom = j.map(|j| &component.atoms[j]);
-                out.ccd_atom[k] = j;
-                out.charge[k] = ccd_atom.map_or(0.0, |a| a.charge as f32);
-                if let Some(p) = ccd_atom.and_then(|a| a.position) {
-                    out.pos[k * 3..k * 3 + 3].copy_from_slice(&motion.apply(p));
-                    out.mask[k] = 1;
-                }
-                k += 1;
-            }
-        }
-        debug_assert_eq!(k, a);
-        out
-    }
-
-    fn point(&self, k: usize) -> [f64; 3] {
-        [0, 1, 2].map(|d| f64::from(self.pos[k * 3 + d]))
-    }
-}
-
-/// The component atom named like each of `names`, or `None`. A completed residue lists its
-/// atoms in the component's order, so each search starts after the previous match: linear in
-/// the residue's size where searching from the start was quadratic (a ligand has hundreds).
-fn match_names<'n>(component: &Component, names: impl Iterator<Item = &'n str>) -> Vec<Option<usize>> {
-    let atoms = &component.atoms;
-    let mut next = 0;
-    names
-        .map(|name| {
-            let found = (0..atoms.len()).map(|step| (next + step) % atoms.len()).find(|&j| atoms[j].name == name);
-            if let Some(j) = found {
-                next = j + 1;
-            }
-            found
-        })
-        .collect()
-}
-
-const IDENTITY: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-
-/// Centre, then translate, then rotate: x' = R·(x − centre + t) (Protenix `random_transform`).
-#[derive(Clone, Copy)]
-struct RigidMove {
-    centre: [f64; 3],
-    rotation: [[f64; 3]; 3],
-    translation: [f64; 3],
-}
-
-impl RigidMove {
-    fn apply(&self, p: [f32; 3]) -> [f32; 3] {
-        let x: [f64; 3] = [0, 1, 2].map(|d| f64::from(p[d]) - self.centre[d] + self.translation[d]);
-        self.rotation.map(|row| (row[0] * x[0] + row[1] * x[1] + row[2] * x[2]) as f32)
-    }
-}
-
-/// A uniform draw from [0, 1) with 53 random bits.
-fn uniform(rng: &mut SplitMix64) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A uniformly random rotation (Shoemake, "Uniform random rotations", Graphics Gems III, 1992).
-fn random_rotation(rng: &mut SplitMix64) -> [[f64; 3]; 3] {
-    use std::f64::consts::TAU;
-    let (u1, u2, u3) = (uniform(rng), uniform(rng), uniform(rng));
-    let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
-    let (x, y, z, w) = (a * (TAU * u2).sin(), a * (TAU * u2).cos(), b * (TAU * u3).sin(), b * (TAU * u3).cos());
-    [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
-        [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
-        [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
-    ]
-}
-
 /// AF3 supplement §4.3.2 frames (Protenix `get_token_frame`): backbone atoms for standard
 /// residues; for other tokens the atom itself between its two nearest neighbours in the
 /// reference conformer of its residue, invalid when fewer than three atoms, a missing
@@ -680,22 +565,6 @@ fn colinear(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rotations_are_orthonormal_and_seeded() {
-        let mut rng = SplitMix64(7);
-        let r = random_rotation(&mut rng);
-        for i in 0..3 {
-            for j in 0..3 {
-                let dot: f64 = (0..3).map(|k| r[i][k] * r[j][k]).sum();
-                assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
-        let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
-            + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
-        assert!((det - 1.0).abs() < 1e-12, "a proper rotation, det {det}");
-        assert_eq!(random_rotation(&mut SplitMix64(7)), r);
-    }
 
     #[test]
     fn colinear_frames_are_invalid() {
