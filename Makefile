@@ -12,7 +12,7 @@ SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["pure
 # Python packages: libtorch itself, and the registry packages whose files and parsers the
 # tests use as oracles and data (CCD in biotite, real mmCIFs and MSAs in openfold3; W&B's
 # offline-run reader, which wandb dropped after 0.28; huggingface_hub's cache layout; Biopython,
-# a baseline of `helico bench-parse`).
+# a baseline of `helico bench parse`).
 PY_PKGS := torch==2.11.0 biotite==1.6.0 taplo==0.9.3 gemmi==0.7.5 safetensors==0.8.0 numpy==2.4.6 \
            wandb==0.28.2 huggingface_hub==2.4.0 biopython==1.88
 OF3_WHEEL := openfold3-0.5.0-py3-none-any.whl

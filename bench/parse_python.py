@@ -1,4 +1,4 @@
-"""Parse throughput of gemmi, biotite and Biopython on mmCIF files, for `helico bench-parse`.
+"""Parse throughput of gemmi, biotite and Biopython on mmCIF files, for `helico bench parse`.
 
 Usage: parse_python.py MIN_SECONDS CPU FILE...
 

@@ -44,7 +44,8 @@ enum Command {
     /// Stage a finished run for the Hugging Face Hub (weights, resolved config, model card)
     /// and record the target repository in its links.json; no network is used.
     Publish(cli::publish::PublishArgs),
-    /// Measure throughput: D3PM training beside the PyTorch reference (GPU), the AF3 loader.
+    /// Measure throughput: D3PM training against the PyTorch reference (GPU), structure
+    /// parsing against gemmi, biotite and Biopython, the AF3 loader; results go to bench/results/.
     Bench(cli::bench::BenchArgs),
     /// Build the embedded demo corpus (SMILES from the CCD, chains from openfold3's test
     /// structures) from the set-up's registry packages.
@@ -55,9 +56,6 @@ enum Command {
     /// Turn a directory of mmCIF/BinaryCIF files into the per-structure cache AF3 training
     /// reads, with a manifest of every entry and rejection; resumable.
     Preprocess(cli::preprocess::PreprocessArgs),
-    /// Measure structure parsing on one core against gemmi, biotite and Biopython, and
-    /// preprocessing with several workers; results go to bench/results/.
-    BenchParse(cli::bench_parse::BenchParseArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,7 +81,6 @@ fn main() -> ExitCode {
         Command::DemoData(a) => cli::demo_data::demo_data(a),
         Command::Inputs(a) => cli::inputs::inputs(a),
         Command::Preprocess(a) => cli::preprocess::preprocess(a),
-        Command::BenchParse(a) => cli::bench_parse::bench_parse(a),
         Command::Bench(a) => cli::bench::bench(a),
     };
     match result {

@@ -1,6 +1,7 @@
 //! `helico bench d3pm` end to end on the CPU with the tiny experiment: helico's kernels, the
-//! PyTorch side (eager, dense mask) through `.venv/bin/python`, and the reports it writes.
-//! The numbers mean nothing here; the GPU run is recorded under `bench/results/`.
+//! PyTorch side (eager, dense mask) through `.venv/bin/python`, and the reports it writes; and
+//! `helico bench parse` on one file. The numbers mean nothing here; real runs are recorded
+//! under `bench/results/`.
 
 use crate::support::{Workspace, json, root, setup_file};
 
@@ -57,4 +58,35 @@ fn bench_d3pm_writes_json_and_markdown_with_both_sides() {
     let flops = r["flops_per_token"].as_f64().expect("flops");
     assert!(flops > 6.0 * 12.0 * 256.0, "{flops}");
     assert!(out.stdout.contains("| helico | eager | sdpa |"), "{}", out.stdout);
+}
+
+/// `helico bench parse` on one small file, briefly: every library measured, the CCD loaded
+/// through its cache outside the timing and said so, both reports written.
+#[test]
+fn bench_parse_reports_every_library_and_the_ccd_load_apart() {
+    let files = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(setup_file("data/openfold3/mmcifs/1ubq.cif"), files.path().join("1ubq.cif")).expect("copy");
+    let out = tempfile::tempdir().expect("tempdir");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_owned();
+    let args = ["bench", "parse", "--files", &path(files.path()), "--out", &path(out.path())];
+    let run = crate::support::helico_run(
+        &[&args[..], &["--min-seconds", "0.05", "--copies", "1", "--jobs", "1", "--json"]].concat(),
+    )
+    .expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(v["command"].as_str().expect("command").starts_with("helico bench parse"), "{}", v["command"]);
+    let report = &v["report"];
+    assert_eq!(report["ccd"]["components"], 49_196);
+    assert!(report["ccd"]["seconds"].as_f64().expect("seconds") > 0.0);
+    let libraries: Vec<&str> =
+        report["single_core"].as_array().expect("rows").iter().map(|t| t["library"].as_str().expect("name")).collect();
+    assert_eq!(libraries, ["helico", "helico", "gemmi", "biotite", "Biopython"]);
+    assert_eq!(report["preprocess"][0]["structures"], 1);
+    let md = std::fs::read_dir(out.path())
+        .expect("reports")
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("markdown"))
+        .expect("a markdown report");
+    assert!(md.contains("The CCD (49196 components) was loaded once before any timing"), "{md}");
 }

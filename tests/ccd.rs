@@ -61,8 +61,8 @@ fn binary_ccd_matches_biotite() {
         let got = ccd.get(id).unwrap_or_else(|| panic!("{id} is in the CCD"));
         assert_matches_oracle(got, &expected[*id]);
     }
-    let atoms: usize = ccd.components().iter().map(|c| c.atoms.len()).sum();
-    let bonds: usize = ccd.components().iter().map(|c| c.bonds.len()).sum();
+    let atoms: usize = ccd.components().map(|c| c.atoms.len()).sum();
+    let bonds: usize = ccd.components().map(|c| c.bonds.len()).sum();
     assert_eq!((atoms, bonds), (2_346_155, 2_440_394), "_chem_comp_atom and _chem_comp_bond row counts");
 }
 
@@ -72,7 +72,7 @@ fn text_and_binary_ccd_agree() {
     // The sample plus every 200th component: ~300 components, in the block-per-component layout
     // of the wwPDB's components.cif (single-row categories become `_cat.item value` pairs).
     let mut ids: Vec<&str> = SAMPLE.to_vec();
-    ids.extend(ccd.components().iter().step_by(200).map(|c| c.id.as_str()));
+    ids.extend(ccd.components().step_by(200).map(|c| c.id.as_str()));
     ids.sort();
     ids.dedup();
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +85,7 @@ fn text_and_binary_ccd_agree() {
 
     let text = Ccd::read(&text_path).unwrap();
     assert_eq!(text.len(), ids.len());
-    for (got, id) in text.components().iter().zip(&ids) {
+    for (got, id) in text.components().zip(&ids) {
         assert_eq!(&got.id, id, "text CCD order");
         assert_eq!(got, ccd.get(id).unwrap(), "{id}: text and BinaryCIF disagree");
     }

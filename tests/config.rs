@@ -297,10 +297,10 @@ fn help_pins_the_cli_surface() {
         "ls",
         "freeze",
         "preprocess",
-        "bench-parse",
         "bench",
         "bench d3pm",
         "bench loader",
+        "bench parse",
     ] {
         let mut args: Vec<&str> = sub.split_whitespace().collect();
         args.push("--help");

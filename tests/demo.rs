@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use helico::data::demo::{DemoSources, build_demo_corpus};
 use purr::graph::Builder;
 
-use crate::data_support::{ccd_bcif, mmcif_files, oracle};
+use crate::data_support::{ccd, mmcif_files, oracle};
 
 #[test]
 fn demo_corpus_from_real_files() {
@@ -20,13 +20,9 @@ fn demo_corpus_from_real_files() {
     std::fs::write(inputs.path().join("9rna.cif"), rna.replace("_entry.id   2Q2K", "_entry.id   9RNA")).unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let sources = DemoSources {
-        ccd: ccd_bcif(),
-        mmcif_dir: inputs.path().to_path_buf(),
-        protein_alignments: vec![],
-        rna_alignments: vec![],
-    };
-    let corpus = build_demo_corpus(&sources, &out.path().join("corpus")).unwrap();
+    let sources =
+        DemoSources { mmcif_dir: inputs.path().to_path_buf(), protein_alignments: vec![], rna_alignments: vec![] };
+    let corpus = build_demo_corpus(ccd(), &sources, &out.path().join("corpus")).unwrap();
     eprintln!("demo corpus: {corpus:?}");
 
     let want = oracle("demo_fasta.py", &[inputs.path()]);
@@ -64,12 +60,11 @@ fn alignment_sequences_from_real_msas() {
     std::fs::copy(crate::support::setup_file("data/openfold3/mmcifs/1ubq.cif"), empty.path().join("1ubq.cif")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let sources = DemoSources {
-        ccd: ccd_bcif(),
         mmcif_dir: empty.path().to_path_buf(),
         protein_alignments: vec![protein.clone()],
         rna_alignments: vec![rna.clone()],
     };
-    let corpus = build_demo_corpus(&sources, out.path()).unwrap();
+    let corpus = build_demo_corpus(ccd(), &sources, out.path()).unwrap();
     let want = oracle("alignment_fasta.py", &[empty.path(), &protein, &rna]);
     let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
     assert_eq!(read("protein.fasta"), want["protein"].as_str().unwrap());

@@ -226,7 +226,7 @@ fn cache_files_load_back_to_the_freshly_parsed_structures() {
         let mut names: Vec<&str> = fresh.residues.iter().map(|r| r.name.as_str()).collect();
         names.sort();
         names.dedup();
-        let stored: Vec<&str> = cached.ccd.components().iter().map(|c| c.id.as_str()).collect();
+        let stored: Vec<&str> = cached.ccd.components().map(|c| c.id.as_str()).collect();
         assert_eq!(stored, names, "{}", record.key);
         for name in names {
             assert_eq!(cached.ccd.get(name), ccd().get(name), "{} {name}", record.key);
@@ -308,7 +308,8 @@ fn the_loader_is_deterministic_and_prefetching_changes_nothing() {
 }
 
 /// The CCD cache: the first load parses components.bcif and writes `<blake3>.hsc`, the next
-/// maps it, and both equal a fresh parse; a damaged cache file is rebuilt, never trusted.
+/// maps it (the hash known from the file's stat), and both equal a fresh parse, component by
+/// component; a damaged cache file is rebuilt, never trusted.
 #[test]
 fn the_ccd_cache_equals_a_fresh_parse_and_a_damaged_one_is_rebuilt() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -316,16 +317,25 @@ fn the_ccd_cache_equals_a_fresh_parse_and_a_damaged_one_is_rebuilt() {
     let cache = dir.path().join(format!("{blake3}.hsc"));
 
     let cold = CcdCache::load(&ccd_bcif(), dir.path()).expect("cold load");
-    assert!(!cold.hit && cache.is_file(), "the first load writes the cache");
+    assert!(!cold.hit && cold.hashed && cache.is_file(), "the first load hashes the CCD and writes the cache");
     assert_eq!(cold.blake3, blake3);
     let warm = CcdCache::load(&ccd_bcif(), dir.path()).expect("warm load");
-    assert!(warm.hit, "the second load reads the cache");
-    assert_eq!(warm.ccd.components(), ccd().components(), "the cache holds every component as parsed");
+    assert!(warm.hit && !warm.hashed, "the second load maps the cache and knows the hash from the file's stat");
+    assert_eq!(warm.blake3, blake3);
+    // Decodes every component from the map, each on its first use.
+    assert_eq!(warm.ccd.len(), ccd().len());
+    assert!(warm.ccd.components().eq(ccd().components()), "the cache holds every component as parsed");
+    for id in ["ATP", "HEM", "000", "ZN", "UNL"] {
+        assert_eq!(warm.ccd.get(id), ccd().get(id), "{id}");
+    }
+    for missing in ["atp", "", "ZZZZZZ", "AT"] {
+        assert!(warm.ccd.get(missing).is_none(), "{missing:?} is not a component");
+    }
 
     let bytes = std::fs::read(&cache).expect("cache bytes");
     std::fs::write(&cache, &bytes[..bytes.len() / 2]).expect("truncate");
     let rebuilt = CcdCache::load(&ccd_bcif(), dir.path()).expect("load past a damaged cache");
-    assert!(!rebuilt.hit);
-    assert_eq!(rebuilt.ccd.components(), ccd().components());
+    assert!(!rebuilt.hit && !rebuilt.hashed);
+    assert!(rebuilt.ccd.components().eq(ccd().components()));
     assert_eq!(std::fs::read(&cache).expect("rewritten"), bytes, "the damaged file was replaced");
 }

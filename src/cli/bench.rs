@@ -1,4 +1,5 @@
-//! `helico bench`.
+//! `helico bench`: the benchmarks, one subcommand each (`bench d3pm` here, `bench parse` in
+//! bench_parse.rs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ pub enum BenchCommand {
     /// AF3 loader throughput over a preprocessed directory (examples/s; read, crop, features,
     /// collate per example); writes <date>-loader.json and .md.
     Loader(super::bench_loader::LoaderBenchArgs),
+    /// Structure parsing on one core against gemmi, biotite and Biopython, preprocessing with
+    /// several workers, and reading the cache back; writes <date>-parse.json and .md.
+    Parse(super::bench_parse::ParseBenchArgs),
 }
 
 #[derive(Args)]
@@ -83,10 +87,14 @@ fn parse_variant(raw: &str) -> Result<String, String> {
 }
 
 pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let a = match a.what {
-        BenchCommand::D3pm(a) => a,
-        BenchCommand::Loader(a) => return super::bench_loader::bench_loader(a),
-    };
+    match a.what {
+        BenchCommand::D3pm(a) => d3pm(a),
+        BenchCommand::Parse(a) => super::bench_parse::parse(a),
+        BenchCommand::Loader(a) => super::bench_loader::bench_loader(a),
+    }
+}
+
+fn d3pm(a: D3pmBenchArgs) -> anyhow::Result<ExitCode> {
     let resolved = match a.exp.resolve() {
         Ok(r) => r,
         Err(e) => return report_invalid(e, a.json),

@@ -1,4 +1,4 @@
-//! `helico bench-parse`: parse throughput against gemmi, biotite and Biopython, and
+//! `helico bench parse`: parse throughput against gemmi, biotite and Biopython, and
 //! preprocessing scaling; writes JSON and markdown results with the command that made them.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use helico::bench::parse::{self, ParseBench};
 use helico::exit::BadInput;
 
 #[derive(Args)]
-pub struct BenchParseArgs {
+pub struct ParseBenchArgs {
     /// Directory of .cif files to parse (all of them, not recursively).
     #[arg(long, default_value = "data/openfold3/mmcifs")]
     pub files: PathBuf,
@@ -24,7 +24,7 @@ pub struct BenchParseArgs {
     /// Worker counts of the scaling measurement.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub jobs: Vec<usize>,
-    /// The CCD (for completion and preprocessing).
+    /// The CCD (for completion and preprocessing), loaded through the CCD cache before any timing.
     #[arg(long, default_value = "data/ccd/components.bcif")]
     pub ccd: PathBuf,
     /// The Python with gemmi, biotite and Biopython.
@@ -38,7 +38,7 @@ pub struct BenchParseArgs {
     pub json: bool,
 }
 
-pub fn bench_parse(a: BenchParseArgs) -> anyhow::Result<ExitCode> {
+pub fn parse(a: ParseBenchArgs) -> anyhow::Result<ExitCode> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.files)
         .map_err(|e| BadInput(format!("--files {}: {e}", a.files.display())))?
         .flatten()

@@ -6,9 +6,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use helico::data::demo::{DemoSources, build_demo_corpus};
+use helico::data::prep::CcdCache;
+
 #[derive(Args)]
 pub struct DemoDataArgs {
-    /// The CCD as BinaryCIF (the biotite wheel's components.bcif).
+    /// The CCD as BinaryCIF (the biotite wheel's components.bcif), read through the CCD cache.
     #[arg(long, default_value = "data/ccd/components.bcif")]
     pub ccd: PathBuf,
     /// Directory of mmCIF files to take protein and RNA chains from.
@@ -29,14 +32,12 @@ pub struct DemoDataArgs {
 }
 
 pub fn demo_data(a: DemoDataArgs) -> anyhow::Result<ExitCode> {
-    let sources = helico::data::demo::DemoSources {
-        ccd: a.ccd,
-        mmcif_dir: a.mmcif_dir,
-        protein_alignments: a.protein_msa,
-        rna_alignments: a.rna_msa,
-    };
-    let corpus = helico::data::demo::build_demo_corpus(&sources, &a.out)
-        .context("cannot build the demo corpus (run `make setup` first)")?;
+    let ccd = CcdCache::load_default(&a.ccd)
+        .with_context(|| format!("cannot load the CCD {} (run `make setup` first)", a.ccd.display()))?
+        .ccd;
+    let sources = DemoSources { mmcif_dir: a.mmcif_dir, protein_alignments: a.protein_msa, rna_alignments: a.rna_msa };
+    let corpus =
+        build_demo_corpus(&ccd, &sources, &a.out).context("cannot build the demo corpus (run `make setup` first)")?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&corpus)?);
     } else {

@@ -4,21 +4,49 @@
 //! `_chem_comp` header, its `_chem_comp_atom` rows and its `_chem_comp_bond` rows.
 //!
 //! Atom and bond rows are grouped by `comp_id`; the loader finds each group's row range in one
-//! pass instead of filtering per component, so all ~49k components load in seconds.
+//! pass instead of filtering per component, so all ~49k components load in seconds. Processes
+//! after the first map the CCD cache instead (`prep::CcdCache`, milliseconds), and decode a
+//! component only when it is asked for.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::cif::{Block, Category, CifFile, Column};
 use super::error::{DataError, Result};
+use super::prep::ccd_cache::MappedCcd;
 
-/// Every component of a dictionary, in file order, with an index by id.
-#[derive(Debug, Default)]
+/// Every component of a dictionary, in file order, found by id. `Send + Sync`: preprocessing
+/// shares one across its worker threads.
+#[derive(Default)]
 pub struct Ccd {
-    components: Vec<Component>,
-    index: HashMap<String, usize>,
+    store: Store,
+}
+
+enum Store {
+    /// Parsed, or given (a structure cache's few components): all decoded up front.
+    Decoded { components: Vec<Component>, index: HashMap<String, usize> },
+    /// A CCD cache file: component i is decoded the first time it is asked for, then kept.
+    /// Boxed, so that the ~49k empty cells cost 16 bytes each to make, not a `Component`'s size.
+    Mapped { table: Box<MappedCcd>, decoded: Box<[OnceLock<Box<Component>>]> },
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::Decoded { components: Vec::new(), index: HashMap::new() }
+    }
+}
+
+impl fmt::Debug for Ccd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.store {
+            Store::Decoded { components, .. } => f.debug_struct("Ccd").field("components", &components.len()).finish(),
+            Store::Mapped { table, .. } => f.debug_struct("Ccd").field("mapped", table).finish(),
+        }
+    }
 }
 
 /// One chemical component (`_chem_comp` row) with its atoms and bonds.
@@ -116,24 +144,51 @@ impl Ccd {
                 return Err(c.id.clone());
             }
         }
-        Ok(Ccd { components, index })
+        Ok(Ccd { store: Store::Decoded { components, index } })
+    }
+
+    /// The components of a mapped CCD cache file, decoded on first use.
+    pub(crate) fn mapped(table: MappedCcd) -> Ccd {
+        let decoded = (0..table.len()).map(|_| OnceLock::new()).collect();
+        Ccd { store: Store::Mapped { table: Box::new(table), decoded } }
     }
 
     pub fn get(&self, id: &str) -> Option<&Component> {
-        self.index.get(id).map(|&i| &self.components[i])
+        let i = match &self.store {
+            Store::Decoded { index, .. } => *index.get(id)?,
+            Store::Mapped { table, .. } => table.find(id)?,
+        };
+        Some(self.at(i))
     }
 
-    /// All components in file order.
-    pub fn components(&self) -> &[Component] {
-        &self.components
+    /// All components in file order (a mapped CCD decodes each one it has not yet).
+    pub fn components(&self) -> impl ExactSizeIterator<Item = &Component> + '_ {
+        (0..self.len()).map(|i| self.at(i))
     }
 
     pub fn len(&self) -> usize {
-        self.components.len()
+        match &self.store {
+            Store::Decoded { components, .. } => components.len(),
+            Store::Mapped { table, .. } => table.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.components.is_empty()
+        self.len() == 0
+    }
+
+    /// Component `i`. A mapped CCD checks a component's atoms, bonds and strings when it first
+    /// decodes it (checking all 49k when the file is opened would cost ~20 ms); finding one
+    /// damaged means the file changed in place after it was written, which cache files never
+    /// do (they are replaced by renaming), so it panics with the fix.
+    fn at(&self, i: usize) -> &Component {
+        match &self.store {
+            Store::Decoded { components, .. } => &components[i],
+            Store::Mapped { table, decoded } => decoded[i].get_or_init(|| match table.component(i) {
+                Ok(component) => Box::new(component),
+                Err(e) => panic!("{e}; delete the file and run again: helico rebuilds it"),
+            }),
+        }
     }
 }
 
@@ -391,6 +446,12 @@ mod tests {
         let positions: Vec<_> = hoh.atoms.iter().map(|a| a.position).collect();
         assert_eq!(positions, [Some([0.0, 0.1, 0.2]), Some([4.0, 5.0, 6.0]), None]);
         assert_eq!(hoh.bonds[1], Bond { atoms: [0, 2], order: BondOrder::Single, aromatic: false });
+    }
+
+    #[test]
+    fn a_ccd_is_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Ccd>();
     }
 
     #[test]

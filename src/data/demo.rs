@@ -29,11 +29,9 @@ const PROTEIN_ALPHABET: &[u8] = b"ACDEFGHIKLMNPQRSTVWY";
 /// RNA bases; any other letter becomes `N`.
 const RNA_ALPHABET: &[u8] = b"ACGU";
 
-/// Where the demo corpus comes from.
+/// Where the demo corpus comes from, besides the CCD.
 #[derive(Debug, Clone)]
 pub struct DemoSources {
-    /// The CCD as BinaryCIF (or text).
-    pub ccd: PathBuf,
     /// A directory of mmCIF files.
     pub mmcif_dir: PathBuf,
     /// Directories searched (recursively) for `.a3m` and `.sto` protein alignments.
@@ -62,13 +60,11 @@ pub struct DemoCorpus {
 /// Builds the demo corpus from the CCD, the `.cif`/`.cif.gz`/`.bcif` files of the mmCIF
 /// directory (read in name order) and the alignments, writing into `out_dir` (created if
 /// missing).
-pub fn build_demo_corpus(sources: &DemoSources, out_dir: &Path) -> Result<DemoCorpus> {
-    let ccd_bcif = &sources.ccd;
+pub fn build_demo_corpus(ccd: &Ccd, sources: &DemoSources, out_dir: &Path) -> Result<DemoCorpus> {
     let mmcif_paths = structure_files(&sources.mmcif_dir)?;
     std::fs::create_dir_all(out_dir).map_err(|e| io_error(out_dir, "create directory", e))?;
 
-    let ccd = Ccd::read(ccd_bcif)?;
-    let mut components: Vec<_> = ccd.components().iter().collect();
+    let mut components: Vec<_> = ccd.components().collect();
     components.sort_by(|a, b| a.id.cmp(&b.id));
     let mut smi = String::new();
     let mut corpus = DemoCorpus {

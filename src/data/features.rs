@@ -11,7 +11,7 @@
 //!   `random_transform`). Protenix generates an RDKit ETKDG conformer first and falls back to the
 //!   CCD coordinates; helico has no RDKit and always uses the CCD coordinates. Protenix centres
 //!   after cropping over the residue's cropped atoms; helico centres over the whole residue so a
-//!   residue's reference frame does not depend on the crop.
+//!   residue's reference frame does not depend on the crop (`features/reference.rs`).
 //! - `entity_id` is the entity's position in `_entity` (Protenix sorts the id strings, so "10"
 //!   comes before "2"); `asym_id` is the chain's position in the structure; `sym_id` counts
 //!   copies per entity in chain order; `ref_space_uid` is the residue's position in the structure.
@@ -21,16 +21,21 @@
 //! - Element classes are atomic number − 1 (AF3 Table 5); an unknown element (`X`, only in
 //!   structures not passed through [`Structure::complete`]) takes the last class, 127.
 
+mod reference;
+
 use std::collections::HashMap;
 
-use tch::{Kind, Tensor};
+use tch::kind::Element as TensorElement;
+use tch::{Device, Kind, Tensor};
 
-use crate::data::ccd::{Ccd, Component};
+use crate::data::ccd::{self, Ccd, Component};
 use crate::data::packing::SplitMix64;
 use crate::data::structure::{Element, MoleculeType, Result, Structure, StructureError};
 use crate::data::tokenize::{
     N_RESTYPES, RESTYPE_DNA_UNK, RESTYPE_RNA_UNK, RESTYPE_UNK, RESTYPES, Tokens, is_standard, restype_index,
 };
+
+use reference::Reference;
 
 /// AF3 supplement Table 5 `ref_element`: one-hot over atomic numbers up to 128.
 pub const N_ELEMENT_CLASSES: usize = 128;
@@ -126,14 +131,17 @@ impl Features {
         let (n, a) = (tokens.len(), atoms.len());
         let residue_of = structure.atom_residues();
         let components = components(structure, tokens, ccd)?;
-        let local: HashMap<usize, usize> = atoms.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let selection = Selection::new(structure, tokens);
 
         let chain_sym = sym_ids(structure);
-        let mut residue_index = Vec::with_capacity(n);
-        let (mut asym, mut entity, mut sym, mut restype) =
-            (Vec::new(), Vec::new(), Vec::new(), vec![0f32; n * N_RESTYPES]);
-        for t in 0..n {
-            let r = tokens.residue[t];
+        let (mut residue_index, mut asym, mut entity, mut sym, mut restype) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (&r, component) in tokens.residue.iter().zip(&components) {
             let residue = &structure.residues[r];
             let chain = &structure.chains[residue.chain];
             residue_index.push(match residue.label_seq_id {
@@ -143,42 +151,46 @@ impl Features {
             asym.push(residue.chain as i64);
             entity.push(chain.entity as i64);
             sym.push(chain_sym[residue.chain]);
-            restype[t * N_RESTYPES + token_restype(structure, r, components[&r])] = 1.0;
+            restype.push(token_restype(structure, r, component));
         }
 
-        let reference = Reference::new(structure, tokens, &atoms, &components, options, rng);
-        let (has_frame, frames) = frames(structure, tokens, &atoms, &local, &residue_of, &reference);
+        let reference = Reference::new(structure, tokens, a, &components, options, rng);
+        let (has_frame, frames) = frames(structure, tokens, &selection, &reference);
         let chain_types = chain_molecule_types(structure);
 
         let mut atom_to_token = Vec::with_capacity(a);
         let mut tokatom = vec![0i64; a];
         let (mut pae, mut disto, mut plddt) = (vec![0i64; a], vec![0i64; a], vec![0i64; a]);
+        let mut k = 0;
         for t in 0..n {
             let r = tokens.residue[t];
             let standard = !tokens.atomized[t] && is_standard(structure, r);
             for i in tokens.atoms[t].clone() {
-                let k = local[&i];
                 atom_to_token.push(t as i64);
                 if standard {
-                    tokatom[k] = heavy_index(components[&r], structure.atoms.name[i].as_str()).unwrap_or(0) as i64;
+                    let heavy = reference.ccd_atom[k].and_then(|j| heavy_index(components[t], j));
+                    tokatom[k] = heavy.unwrap_or(0) as i64;
                     plddt[k] = i64::from(matches!(structure.atoms.name[i].as_str(), "CA" | "C1'"));
                 }
+                k += 1;
             }
-            pae[local[&tokens.centre_atom[t]]] = 1;
-            disto[local[&tokens.rep_atom[t]]] = 1;
+            pae[selection.local(tokens.centre_atom[t]).expect("a token's centre atom is one of its atoms")] = 1;
+            disto[selection.local(tokens.rep_atom[t]).expect("a token's representative atom is one of its atoms")] = 1;
         }
 
-        let mut element = vec![0f32; a * N_ELEMENT_CLASSES];
-        let mut name_chars = vec![0f32; a * ATOM_NAME_CHARS * ATOM_NAME_CHAR_CLASSES];
+        let mut element = Vec::with_capacity(a);
+        let mut name_chars = Vec::with_capacity(a * ATOM_NAME_CHARS);
         let mut types = [vec![0i64; a], vec![0i64; a], vec![0i64; a], vec![0i64; a]];
         let (mut coordinate, mut coordinate_mask) = (Vec::with_capacity(a * 3), Vec::with_capacity(a));
         for (k, &i) in atoms.iter().enumerate() {
-            element[k * N_ELEMENT_CLASSES + element_class(structure.atoms.element[i])] = 1.0;
+            element.push(element_class(structure.atoms.element[i]));
             let name = structure.atoms.name[i].bytes();
-            for (c, slot) in name.iter().take(ATOM_NAME_CHARS).enumerate() {
-                let ch = if *slot == 0 { b' ' } else { *slot };
-                let class = (i64::from(ch) - 32).clamp(0, ATOM_NAME_CHAR_CLASSES as i64 - 1) as usize;
-                name_chars[(k * ATOM_NAME_CHARS + c) * ATOM_NAME_CHAR_CLASSES + class] = 1.0;
+            for c in 0..ATOM_NAME_CHARS {
+                let ch = match name.get(c) {
+                    Some(&b) if b != 0 => b,
+                    _ => b' ',
+                };
+                name_chars.push(usize::from(ch).saturating_sub(32).min(ATOM_NAME_CHAR_CLASSES - 1));
             }
             let chain = structure.residues[residue_of[i]].chain;
             types[chain_types[chain] as usize][k] = 1;
@@ -186,50 +198,125 @@ impl Features {
             coordinate_mask.push(i64::from(structure.atoms.resolved[i]));
         }
 
-        let long = |v: &[i64]| Tensor::from_slice(v);
-        let [is_protein, is_rna, is_dna, is_ligand] = types.map(|v| long(&v));
+        let [is_protein, is_rna, is_dna, is_ligand] = types.map(|v| tensor(&v, &[a]));
         Ok(Features {
-            token_index: Tensor::arange(n as i64, (Kind::Int64, tch::Device::Cpu)),
-            residue_index: long(&residue_index),
-            asym_id: long(&asym),
-            entity_id: long(&entity),
-            sym_id: long(&sym),
-            restype: Tensor::from_slice(&restype).view([n as i64, N_RESTYPES as i64]),
-            token_bonds: token_bonds(structure, tokens, &local, &residue_of),
-            has_frame: long(&has_frame),
-            frame_atom_index: long(&frames).view([n as i64, 3]),
-            ref_pos: Tensor::from_slice(&reference.pos).view([a as i64, 3]),
-            ref_mask: long(&reference.mask),
-            ref_element: Tensor::from_slice(&element).view([a as i64, N_ELEMENT_CLASSES as i64]),
-            ref_charge: Tensor::from_slice(&reference.charge),
-            ref_atom_name_chars: Tensor::from_slice(&name_chars).view([
-                a as i64,
-                ATOM_NAME_CHARS as i64,
-                ATOM_NAME_CHAR_CLASSES as i64,
-            ]),
-            ref_space_uid: long(&atoms.iter().map(|&i| residue_of[i] as i64).collect::<Vec<_>>()),
-            atom_to_token_idx: long(&atom_to_token),
-            atom_to_tokatom_idx: long(&tokatom),
+            token_index: Tensor::arange(n as i64, (Kind::Int64, Device::Cpu)),
+            residue_index: tensor(&residue_index, &[n]),
+            asym_id: tensor(&asym, &[n]),
+            entity_id: tensor(&entity, &[n]),
+            sym_id: tensor(&sym, &[n]),
+            restype: one_hot(&restype, N_RESTYPES, &[n, N_RESTYPES]),
+            token_bonds: token_bonds(structure, tokens, &selection, &residue_of),
+            has_frame: tensor(&has_frame, &[n]),
+            frame_atom_index: tensor(&frames, &[n, 3]),
+            ref_pos: tensor(&reference.pos, &[a, 3]),
+            ref_mask: tensor(&reference.mask, &[a]),
+            ref_element: one_hot(&element, N_ELEMENT_CLASSES, &[a, N_ELEMENT_CLASSES]),
+            ref_charge: tensor(&reference.charge, &[a]),
+            ref_atom_name_chars: one_hot(
+                &name_chars,
+                ATOM_NAME_CHAR_CLASSES,
+                &[a, ATOM_NAME_CHARS, ATOM_NAME_CHAR_CLASSES],
+            ),
+            ref_space_uid: tensor(&atoms.iter().map(|&i| residue_of[i] as i64).collect::<Vec<_>>(), &[a]),
+            atom_to_token_idx: tensor(&atom_to_token, &[a]),
+            atom_to_tokatom_idx: tensor(&tokatom, &[a]),
             is_protein,
             is_rna,
             is_dna,
             is_ligand,
-            pae_rep_atom_mask: long(&pae),
-            distogram_rep_atom_mask: long(&disto),
-            plddt_m_rep_atom_mask: long(&plddt),
-            coordinate: Tensor::from_slice(&coordinate).view([a as i64, 3]),
-            coordinate_mask: long(&coordinate_mask),
-            resolution: Tensor::from_slice(&[structure.metadata.resolution.unwrap_or(-1.0)]),
+            pae_rep_atom_mask: tensor(&pae, &[a]),
+            distogram_rep_atom_mask: tensor(&disto, &[a]),
+            plddt_m_rep_atom_mask: tensor(&plddt, &[a]),
+            coordinate: tensor(&coordinate, &[a, 3]),
+            coordinate_mask: tensor(&coordinate_mask, &[a]),
+            resolution: tensor(&[structure.metadata.resolution.unwrap_or(-1.0)], &[1]),
             atoms,
         })
     }
 }
 
-/// The CCD component of every residue behind a token.
-fn components<'c>(structure: &Structure, tokens: &Tokens, ccd: &'c Ccd) -> Result<HashMap<usize, &'c Component>> {
-    let mut out = HashMap::new();
-    for &r in &tokens.residue {
-        if out.contains_key(&r) {
+/// A new CPU tensor of `shape` whose elements, zeroed, `write` fills in.
+///
+/// `Tensor::from_slice` zero-fills a new tensor and then copies into it; past 32k elements
+/// that fill is a parallel ATen kernel, and on a machine whose cores are busy a parallel
+/// region waits for a scheduler slice: it made `Features::new` take 5–30 ms where its work is
+/// ~1 ms (docs/notes.md). Writing once into an unfilled tensor runs on the calling thread only.
+fn cpu_tensor<T: TensorElement + Copy>(shape: &[usize], write: impl FnOnce(&mut [T])) -> Tensor {
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    let tensor = Tensor::empty(dims.as_slice(), (T::KIND, Device::Cpu));
+    let numel = tensor.numel();
+    if numel > 0 {
+        let data = tensor.data_ptr().cast::<T>();
+        // SAFETY: `tensor` was just allocated by libtorch's CPU allocator (64-byte aligned,
+        // contiguous, `numel` elements of kind T::KIND, whose layout is T's) and nothing else
+        // refers to it. Zeroing through the raw pointer first makes every element a valid T
+        // (all-zero bits are 0 for the f32 and i64 used here) before a slice refers to them.
+        let slice = unsafe {
+            std::ptr::write_bytes(data, 0, numel);
+            std::slice::from_raw_parts_mut(data, numel)
+        };
+        write(slice);
+    }
+    tensor
+}
+
+/// `values` as a tensor of `shape` (one copy, see [`cpu_tensor`]).
+fn tensor<T: TensorElement + Copy>(values: &[T], shape: &[usize]) -> Tensor {
+    cpu_tensor(shape, |data: &mut [T]| data.copy_from_slice(values))
+}
+
+/// One-hot rows of `width` classes, reshaped to `shape`: f32.
+fn one_hot(classes: &[usize], width: usize, shape: &[usize]) -> Tensor {
+    cpu_tensor(shape, |data: &mut [f32]| {
+        for (row, &class) in classes.iter().enumerate() {
+            data[row * width + class] = 1.0;
+        }
+    })
+}
+
+/// Where each structure atom went: its position among the A selected atoms and its token, as
+/// arrays over all of the structure's atoms. Hash maps here cost more than the features
+/// themselves: `token_bonds` looks up both atoms of every bond of the whole structure.
+struct Selection {
+    local: Vec<u32>,
+    token: Vec<u32>,
+}
+
+/// An atom outside the selected tokens, in [`Selection`].
+const NOT_SELECTED: u32 = u32::MAX;
+
+impl Selection {
+    fn new(structure: &Structure, tokens: &Tokens) -> Selection {
+        let mut local = vec![NOT_SELECTED; structure.atoms.len()];
+        let mut token = vec![NOT_SELECTED; structure.atoms.len()];
+        let mut k = 0u32;
+        for (t, range) in tokens.atoms.iter().enumerate() {
+            for i in range.clone() {
+                local[i] = k;
+                token[i] = t as u32;
+                k += 1;
+            }
+        }
+        Selection { local, token }
+    }
+
+    fn local(&self, atom: usize) -> Option<usize> {
+        Some(self.local[atom]).filter(|&k| k != NOT_SELECTED).map(|k| k as usize)
+    }
+
+    fn token(&self, atom: usize) -> Option<usize> {
+        Some(self.token[atom]).filter(|&t| t != NOT_SELECTED).map(|t| t as usize)
+    }
+}
+
+/// The CCD component of each token's residue.
+fn components<'c>(structure: &Structure, tokens: &Tokens, ccd: &'c Ccd) -> Result<Vec<&'c Component>> {
+    let mut out: Vec<&Component> = Vec::with_capacity(tokens.len());
+    for (t, &r) in tokens.residue.iter().enumerate() {
+        // An atomized residue's tokens are consecutive: look its component up once.
+        if t > 0 && tokens.residue[t - 1] == r {
+            out.push(out[t - 1]);
             continue;
         }
         let name = structure.residues[r].name;
@@ -239,7 +326,7 @@ fn components<'c>(structure: &Structure, tokens: &Tokens, ccd: &'c Ccd) -> Resul
             place: structure.describe_residue(r),
             comp_id: name.to_string(),
         })?;
-        out.insert(r, component);
+        out.push(component);
     }
     Ok(out)
 }
@@ -314,13 +401,11 @@ fn one_letter(three: &str) -> Option<&'static str> {
     CODES.iter().find(|(t, _)| *t == three).map(|(_, o)| *o)
 }
 
-/// The atom's position among the component's non-hydrogen atoms (leaving atoms included).
-fn heavy_index(component: &Component, name: &str) -> Option<usize> {
-    component
-        .atoms
-        .iter()
-        .filter(|a| Element::from_symbol(&a.element).is_none_or(|e| !e.is_hydrogen()))
-        .position(|a| a.name == name)
+/// The position of the component's atom `j` among its non-hydrogen atoms (leaving atoms
+/// included); `None` for a hydrogen.
+fn heavy_index(component: &Component, j: usize) -> Option<usize> {
+    let heavy = |a: &ccd::Atom| Element::from_symbol(&a.element).is_none_or(|e| !e.is_hydrogen());
+    heavy(&component.atoms[j]).then(|| component.atoms[..j].iter().filter(|a| heavy(a)).count())
 }
 
 fn element_class(element: Element) -> usize {
@@ -362,127 +447,23 @@ fn chain_molecule_types(structure: &Structure) -> Vec<u8> {
 /// Protenix `get_bond_features`: bonds between selected atoms, except polymer–polymer bonds
 /// between standard residues, between a standard and a modified residue, or between two
 /// modified residues.
-fn token_bonds(structure: &Structure, tokens: &Tokens, local: &HashMap<usize, usize>, residue_of: &[usize]) -> Tensor {
+fn token_bonds(structure: &Structure, tokens: &Tokens, selection: &Selection, residue_of: &[usize]) -> Tensor {
     let n = tokens.len();
-    let mut token_of: HashMap<usize, usize> = HashMap::with_capacity(local.len());
-    for (t, atoms) in tokens.atoms.iter().enumerate() {
-        for i in atoms.clone() {
-            token_of.insert(i, t);
-        }
-    }
     let polymer = |r: usize| structure.residues[r].molecule != MoleculeType::Ligand;
     let standard = |r: usize| polymer(r) && restype_index(structure.residues[r].name.as_str()).is_some();
-    let mut bonds = vec![0f32; n * n];
-    for bond in &structure.bonds {
-        let [a, b] = bond.atoms;
-        let (Some(&ti), Some(&tj)) = (token_of.get(&a), token_of.get(&b)) else { continue };
-        let (ra, rb) = (residue_of[a], residue_of[b]);
-        let both_polymer = polymer(ra) && polymer(rb);
-        let excluded = both_polymer && (standard(ra) || standard(rb) || ra != rb);
-        if !excluded && ti != tj {
-            bonds[ti * n + tj] = 1.0;
-            bonds[tj * n + ti] = 1.0;
-        }
-    }
-    Tensor::from_slice(&bonds).view([n as i64, n as i64])
-}
-
-/// Reference conformer values per selected atom.
-struct Reference {
-    pos: Vec<f32>,
-    mask: Vec<i64>,
-    charge: Vec<f32>,
-}
-
-impl Reference {
-    fn new(
-        structure: &Structure,
-        tokens: &Tokens,
-        atoms: &[usize],
-        components: &HashMap<usize, &Component>,
-        options: &FeatureOptions,
-        rng: &mut SplitMix64,
-    ) -> Reference {
-        let mut out =
-            Reference { pos: vec![0.0; atoms.len() * 3], mask: vec![0; atoms.len()], charge: vec![0.0; atoms.len()] };
-        // Per residue: the conformer's centre over the whole residue, and the random motion.
-        let mut moves: HashMap<usize, RigidMove> = HashMap::new();
-        let position = |r: usize, i: usize| -> Option<[f32; 3]> {
-            let name = structure.atoms.name[i].as_str();
-            components[&r].atoms.iter().find(|a| a.name == name).and_then(|a| a.position)
-        };
-        let mut k = 0;
-        for (t, range) in tokens.atoms.iter().enumerate() {
-            let r = tokens.residue[t];
-            let motion = *moves.entry(r).or_insert_with(|| {
-                let present: Vec<[f32; 3]> =
-                    structure.residues[r].atoms.clone().filter_map(|i| position(r, i)).collect();
-                let mut centre = [0f64; 3];
-                for p in &present {
-                    for (c, x) in centre.iter_mut().zip(p) {
-                        *c += f64::from(*x) / present.len() as f64;
-                    }
-                }
-                if options.augment_ref_pos {
-                    let translation = [0; 3].map(|_| (2.0 * uniform(rng) - 1.0) * REF_POS_MAX_TRANSLATION);
-                    RigidMove { centre, rotation: random_rotation(rng), translation }
-                } else {
-                    RigidMove { centre, rotation: IDENTITY, translation: [0.0; 3] }
-                }
-            });
-            for i in range.clone() {
-                let name = structure.atoms.name[i].as_str();
-                let ccd_atom = components[&r].atoms.iter().find(|a| a.name == name);
-                out.charge[k] = ccd_atom.map_or(0.0, |a| a.charge as f32);
-                if let Some(p) = ccd_atom.and_then(|a| a.position) {
-                    out.pos[k * 3..k * 3 + 3].copy_from_slice(&motion.apply(p));
-                    out.mask[k] = 1;
-                }
-                k += 1;
+    cpu_tensor(&[n, n], |bonds: &mut [f32]| {
+        for bond in &structure.bonds {
+            let [a, b] = bond.atoms;
+            let (Some(ti), Some(tj)) = (selection.token(a), selection.token(b)) else { continue };
+            let (ra, rb) = (residue_of[a], residue_of[b]);
+            let both_polymer = polymer(ra) && polymer(rb);
+            let excluded = both_polymer && (standard(ra) || standard(rb) || ra != rb);
+            if !excluded && ti != tj {
+                bonds[ti * n + tj] = 1.0;
+                bonds[tj * n + ti] = 1.0;
             }
         }
-        debug_assert_eq!(k, atoms.len());
-        out
-    }
-
-    fn point(&self, k: usize) -> [f64; 3] {
-        [0, 1, 2].map(|d| f64::from(self.pos[k * 3 + d]))
-    }
-}
-
-const IDENTITY: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-
-/// Centre, then translate, then rotate: x' = R·(x − centre + t) (Protenix `random_transform`).
-#[derive(Clone, Copy)]
-struct RigidMove {
-    centre: [f64; 3],
-    rotation: [[f64; 3]; 3],
-    translation: [f64; 3],
-}
-
-impl RigidMove {
-    fn apply(&self, p: [f32; 3]) -> [f32; 3] {
-        let x: [f64; 3] = [0, 1, 2].map(|d| f64::from(p[d]) - self.centre[d] + self.translation[d]);
-        self.rotation.map(|row| (row[0] * x[0] + row[1] * x[1] + row[2] * x[2]) as f32)
-    }
-}
-
-/// A uniform draw from [0, 1) with 53 random bits.
-fn uniform(rng: &mut SplitMix64) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A uniformly random rotation (Shoemake, "Uniform random rotations", Graphics Gems III, 1992).
-fn random_rotation(rng: &mut SplitMix64) -> [[f64; 3]; 3] {
-    use std::f64::consts::TAU;
-    let (u1, u2, u3) = (uniform(rng), uniform(rng), uniform(rng));
-    let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
-    let (x, y, z, w) = (a * (TAU * u2).sin(), a * (TAU * u2).cos(), b * (TAU * u3).sin(), b * (TAU * u3).cos());
-    [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
-        [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
-        [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
-    ]
+    })
 }
 
 /// AF3 supplement §4.3.2 frames (Protenix `get_token_frame`): backbone atoms for standard
@@ -492,14 +473,15 @@ fn random_rotation(rng: &mut SplitMix64) -> [[f64; 3]; 3] {
 fn frames(
     structure: &Structure,
     tokens: &Tokens,
-    atoms: &[usize],
-    local: &HashMap<usize, usize>,
-    residue_of: &[usize],
+    selection: &Selection,
     reference: &Reference,
 ) -> (Vec<i64>, Vec<i64>) {
+    // The selected atoms of each residue, as indices among the A atoms.
     let mut by_residue: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (k, &i) in atoms.iter().enumerate() {
-        by_residue.entry(residue_of[i]).or_default().push(k);
+    let mut k = 0;
+    for (t, range) in tokens.atoms.iter().enumerate() {
+        by_residue.entry(tokens.residue[t]).or_default().extend(k..k + range.len());
+        k += range.len();
     }
     let (mut has, mut frames) = (Vec::with_capacity(tokens.len()), Vec::with_capacity(tokens.len() * 3));
     for t in 0..tokens.len() {
@@ -512,7 +494,7 @@ fn frames(
             };
             let found: Option<Vec<i64>> = names
                 .iter()
-                .map(|n| structure.find_atom(r, n).and_then(|i| local.get(&i)).map(|&k| k as i64))
+                .map(|n| structure.find_atom(r, n).and_then(|i| selection.local(i)).map(|k| k as i64))
                 .collect();
             match found {
                 Some(f) => {
@@ -526,7 +508,7 @@ fn frames(
             }
             continue;
         }
-        let b = local[&tokens.centre_atom[t]];
+        let b = selection.local(tokens.centre_atom[t]).expect("a token's centre atom is one of its atoms");
         let group = &by_residue[&r];
         if group.len() < 3 {
             has.push(0);
@@ -534,16 +516,32 @@ fn frames(
             continue;
         }
         let pb = reference.point(b);
-        let mut nearest: Vec<(f64, usize)> =
-            group.iter().filter(|&&k| k != b).map(|&k| (squared_distance(reference.point(k), pb), k)).collect();
-        nearest.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        let (a, c) = (nearest[0].1, nearest[1].1);
+        let [a, c] =
+            two_nearest(group.iter().filter(|&&k| k != b).map(|&k| (squared_distance(reference.point(k), pb), k)));
         let valid =
             [a, b, c].iter().all(|&k| reference.mask[k] == 1) && !colinear(reference.point(a), pb, reference.point(c));
         has.push(i64::from(valid));
         frames.extend([a as i64, b as i64, c as i64]);
     }
     (has, frames)
+}
+
+/// The atoms of the two smallest (squared distance, atom) pairs, ties to the lower atom: what
+/// sorting the whole group and taking the first two gives, in one pass instead of a sort per
+/// token (quadratic in a ligand's size).
+fn two_nearest(candidates: impl Iterator<Item = (f64, usize)>) -> [usize; 2] {
+    let before = |x: &(f64, usize), y: &(f64, usize)| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).is_lt();
+    let (mut first, mut second) = (None, None);
+    for c in candidates {
+        if first.is_none_or(|f| before(&c, &f)) {
+            second = first;
+            first = Some(c);
+        } else if second.is_none_or(|s| before(&c, &s)) {
+            second = Some(c);
+        }
+    }
+    let pick = |p: Option<(f64, usize)>| p.expect("a group of three atoms has two besides the centre").1;
+    [pick(first), pick(second)]
 }
 
 fn squared_distance(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -567,22 +565,6 @@ fn colinear(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rotations_are_orthonormal_and_seeded() {
-        let mut rng = SplitMix64(7);
-        let r = random_rotation(&mut rng);
-        for i in 0..3 {
-            for j in 0..3 {
-                let dot: f64 = (0..3).map(|k| r[i][k] * r[j][k]).sum();
-                assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
-        let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1]) - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
-            + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
-        assert!((det - 1.0).abs() < 1e-12, "a proper rotation, det {det}");
-        assert_eq!(random_rotation(&mut SplitMix64(7)), r);
-    }
 
     #[test]
     fn colinear_frames_are_invalid() {

@@ -9,17 +9,26 @@
 //! for glycans and other branched entities. Water entities and entities without chains are
 //! left out. A non-standard residue keeps its CCD code as a modification, with its parent's
 //! letter in the sequence when a CCD names the parent (`MSE` → `M`), else the unknown
-//! letter. Covalent bonds (`_struct_conn`) are not read yet.
+//! letter.
+//!
+//! Bonds: the covalent rows of `_struct_conn` (`conn_type_id` `covale`, `covale_base`,
+//! `covale_phosphate`, `covale_sugar`), placed on atoms by the structure parser
+//! (`structure/conn.rs`: first model, the kept altloc, no symmetry mates), each atom named as
+//! AlphaFold 3's `bondedAtomPairs` name it: the chain's `label_asym_id`, the residue's 1-based
+//! position in the chain's sequence (a polymer, by `_entity_poly_seq.num`) or among the chain's
+//! residues (a ligand), and the atom name. Disulfides and metal coordination are not
+//! `bondedAtomPairs` (AF3 takes only covalent bonds there) and are left out.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::check::Builder;
 use super::error::InputError;
-use super::{InferenceInput, InputFormat, Ligand, Molecule, MsaInput, Polymer, PolymerKind};
+use super::{AtomRef, Bond, InferenceInput, InputFormat, Ligand, Molecule, MsaInput, Polymer, PolymerKind};
 use crate::data::Result as DataResult;
 use crate::data::ccd::Ccd;
 use crate::data::cif::{Block, CifFile};
+use crate::data::structure::{BondKind, Options, Structure};
 
 /// Standard residues by CCD code: protein three-letter codes, RNA and DNA nucleotides.
 const STANDARD: [(&str, char); 29] = [
@@ -80,15 +89,18 @@ pub(crate) fn read(path: &Path, ccd: Option<&Ccd>) -> Result<InferenceInput, Inp
         }
         None => HashMap::new(),
     };
+    // What each chain of the input holds, position by position, to name bonded atoms.
+    let mut positions: HashMap<String, Positions> = HashMap::new();
     for [id, kind] in entities {
         let Some(entity_chains) = chains.get(&id).filter(|c| !c.is_empty()) else { continue };
         let field = format!("_entity {id} ({kind})");
         let molecule = match kind.as_str() {
             "water" => continue,
             "polymer" => polymer(&mut b, block, &id, poly_types.get(&id), &field)?,
-            "non-polymer" => {
-                nonpoly.get(&id).map(|code| Molecule::Ligand(Ligand::Ccd(vec![b.code(code, None, &field)])))
-            }
+            "non-polymer" => nonpoly.get(&id).map(|code| {
+                let code = b.code(code, None, &field);
+                (Molecule::Ligand(Ligand::Ccd(vec![code.clone()])), Positions { nums: None, codes: vec![code] })
+            }),
             "branched" => branched(&mut b, block, &id, &field)?,
             other => {
                 b.problem(None, &field, format!("entity type {other:?} is not read"), "");
@@ -96,8 +108,9 @@ pub(crate) fn read(path: &Path, ccd: Option<&Ccd>) -> Result<InferenceInput, Inp
             }
         };
         match molecule {
-            Some(molecule) => {
+            Some((molecule, held)) => {
                 let ids = b.chain_ids(entity_chains.clone(), None, &format!("_struct_asym of entity {id}"));
+                positions.extend(ids.iter().map(|c| (c.clone(), held.clone())));
                 b.push_entity(ids, molecule);
             }
             None if kind == "non-polymer" => {
@@ -106,7 +119,86 @@ pub(crate) fn read(path: &Path, ccd: Option<&Ccd>) -> Result<InferenceInput, Inp
             None => {}
         }
     }
-    b.finish(name, InputFormat::Mmcif, Vec::new(), Vec::new(), None)
+    let bonds = covalent_bonds(&mut b, &cif, block, &positions)?;
+    b.finish(name, InputFormat::Mmcif, Vec::new(), bonds, None)
+}
+
+/// The components of a chain of the input by 1-based position, and for a polymer the
+/// `_entity_poly_seq.num` of each position (the `label_seq_id` its atoms carry).
+#[derive(Clone)]
+struct Positions {
+    nums: Option<Vec<i64>>,
+    codes: Vec<String>,
+}
+
+/// `_struct_conn` types that are covalent bonds (as `structure/conn.rs` reads them).
+fn is_covalent(conn_type: &str) -> bool {
+    conn_type.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("covale"))
+}
+
+/// The covalent `_struct_conn` bonds between chains of the input (see the module doc). The
+/// structure is parsed only when the category has a covalent row.
+fn covalent_bonds(
+    b: &mut Builder,
+    cif: &CifFile,
+    block: &Block,
+    positions: &HashMap<String, Positions>,
+) -> Result<Vec<Bond>, InputError> {
+    let Some(conn) = block.category("struct_conn") else { return Ok(Vec::new()) };
+    let types = conn.column("conn_type_id")?;
+    if !(0..conn.row_count()).any(|r| types.as_str(r).ok().flatten().is_some_and(|t| is_covalent(&t))) {
+        return Ok(Vec::new());
+    }
+    let structure = match Structure::from_cif(cif, &Options::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            let fix = "keep the _atom_site rows, or drop the covalent _struct_conn rows";
+            b.problem(None, "_struct_conn", format!("its covalent bonds cannot be placed on atoms: {e}"), fix);
+            return Ok(Vec::new());
+        }
+    };
+    let residue_of = structure.atom_residues();
+    let mut bonds = Vec::new();
+    for bond in structure.bonds.iter().filter(|bond| bond.kind == BondKind::Covalent) {
+        // (chain, position, atom, residue name) of each end.
+        let ends = bond.atoms.map(|i| {
+            let r = residue_of[i];
+            let (residue, chain) = (&structure.residues[r], &structure.chains[structure.residues[r].chain]);
+            let held = positions.get(&chain.label_asym_id)?;
+            let position = match (&held.nums, residue.label_seq_id) {
+                (Some(nums), Some(seq)) => nums.binary_search(&i64::from(seq)).ok()? + 1,
+                _ => r - chain.residues.start + 1,
+            };
+            Some((
+                chain.label_asym_id.as_str(),
+                position,
+                structure.atoms.name[i].as_str(),
+                residue.name.as_str(),
+                held,
+            ))
+        });
+        // A chain the input does not hold already has its problem (an entity not read).
+        let [Some(one), Some(two)] = ends else { continue };
+        let field = format!(
+            "_struct_conn covalent bond {} {} {} {} – {} {} {} {}",
+            one.0, one.3, one.1, one.2, two.0, two.3, two.1, two.2
+        );
+        let mut atoms = Vec::with_capacity(2);
+        for (chain, position, atom, name, held) in [one, two] {
+            if held.codes.get(position - 1).is_none_or(|code| code != name) {
+                let what = held.codes.get(position - 1).map_or("nothing".to_owned(), |c| format!("{c:?}"));
+                let message =
+                    format!("chain {chain} holds {what} at position {position}, the bond's atom is in {name:?}");
+                b.problem(None, &field, message, "");
+                continue;
+            }
+            atoms.extend(b.bond_atom(chain, position as i64, atom, None, &field, false));
+        }
+        if let Ok(atoms) = <[AtomRef; 2]>::try_from(atoms) {
+            bonds.push(Bond { atoms });
+        }
+    }
+    Ok(bonds)
 }
 
 fn polymer(
@@ -115,7 +207,7 @@ fn polymer(
     id: &str,
     poly_type: Option<&String>,
     field: &str,
-) -> Result<Option<Molecule>, InputError> {
+) -> Result<Option<(Molecule, Positions)>, InputError> {
     let kind = match poly_type.map(String::as_str) {
         Some("polypeptide(L)") => PolymerKind::Protein,
         Some("polyribonucleotide") => PolymerKind::Rna,
@@ -149,17 +241,23 @@ fn polymer(
     let sequence = b.sequence(kind, &sequence, None, field);
     let polymer =
         Polymer { kind, sequence, modifications, cyclic: false, msa: MsaInput::default(), templates: Vec::new() };
-    Ok(Some(Molecule::Polymer(polymer)))
+    let held = Positions { nums: Some(residues.keys().copied().collect()), codes: residues.into_values().collect() };
+    Ok(Some((Molecule::Polymer(polymer), held)))
 }
 
-fn branched(b: &mut Builder, block: &Block, id: &str, field: &str) -> Result<Option<Molecule>, InputError> {
+fn branched(
+    b: &mut Builder,
+    block: &Block,
+    id: &str,
+    field: &str,
+) -> Result<Option<(Molecule, Positions)>, InputError> {
     if block.category("pdbx_entity_branch_list").is_none() {
         b.problem(None, field, "branched entity without _pdbx_entity_branch_list", "");
         return Ok(None);
     }
     let components = numbered(block, "pdbx_entity_branch_list", id, "comp_id")?;
-    let codes = components.values().map(|c| b.code(c, None, field)).collect();
-    Ok(Some(Molecule::Ligand(Ligand::Ccd(codes))))
+    let codes: Vec<String> = components.values().map(|c| b.code(c, None, field)).collect();
+    Ok(Some((Molecule::Ligand(Ligand::Ccd(codes.clone())), Positions { nums: None, codes })))
 }
 
 /// The one-letter code of a standard residue of `kind`.

@@ -30,7 +30,8 @@ use chrono::{Datelike, NaiveDate};
 use super::PrepError;
 use super::alignments::{get_msas, put_msas};
 use super::columns::{Reader, Writer, index};
-use crate::data::ccd::{self, BondOrder, Ccd, Component};
+use super::components::{self, ComponentColumns};
+use crate::data::ccd::{Ccd, Component};
 use crate::data::msa::EntityMsa;
 use crate::data::structure::{
     AssemblyGen, Atoms, Bond, BondKind, Chain, Element, Entity, EntityKind, Metadata, MoleculeType, Operator,
@@ -79,7 +80,7 @@ impl CachedStructure {
         let mut w = Writer::default();
         put_structure(&mut w, &self.structure);
         put_tokens(&mut w, &self.tokens);
-        put_components(&mut w, self.ccd.components());
+        components::put(&mut w, &self.ccd.components().collect::<Vec<_>>());
         put_msas(&mut w, &self.msas);
         w.finish()
     }
@@ -99,60 +100,12 @@ impl CachedStructure {
         let r = Reader::new(bytes, path)?;
         let structure = get_structure(&r)?;
         let tokens = get_tokens(&r, &structure)?;
-        let ccd = Ccd::from_components(get_components(&r)?)
+        let columns = ComponentColumns::new(&r)?;
+        let components = (0..columns.len()).map(|c| columns.component(bytes, c).map_err(|problem| r.problem(problem)));
+        let ccd = Ccd::from_components(components.collect::<Result<_, _>>()?)
             .map_err(|id| r.problem(format!("component {id:?} stored twice")))?;
         let msas = get_msas(&r, &structure)?;
         Ok(CachedStructure { structure, tokens, ccd, msas })
-    }
-}
-
-/// A whole CCD as a cache file of component columns, named by the BLAKE3 of the file it
-/// came from, so that every process after the first maps it instead of parsing
-/// components.bcif (seconds for ~49k components).
-pub struct CcdCache {
-    pub ccd: Ccd,
-    /// BLAKE3 of the CCD file (hex): the dictionary's identity, e.g. in preprocessing params.
-    pub blake3: String,
-    /// Whether the cache file was read (false: the CCD was parsed, and the cache written).
-    pub hit: bool,
-}
-
-impl CcdCache {
-    /// Loads the CCD at `path` through the cache in `dir` (`<dir>/<blake3>.hsc`): a missing,
-    /// damaged or other-version cache file is rebuilt from `path`. Failing to write the cache
-    /// is not an error: the parsed CCD is returned all the same.
-    pub fn load(path: &Path, dir: &Path) -> Result<CcdCache, PrepError> {
-        let blake3 = super::file_blake3(path)?;
-        let cache = dir.join(format!("{blake3}.{EXTENSION}"));
-        if let Ok(file) = File::open(&cache) {
-            // SAFETY: written only by `atomic::write` (rename over), never in place.
-            let decoded = unsafe { memmap2::Mmap::map(&file) }.ok().and_then(|map| {
-                let r = Reader::new(&map, &cache).ok()?;
-                Ccd::from_components(get_components(&r).ok()?).ok()
-            });
-            if let Some(ccd) = decoded {
-                return Ok(CcdCache { ccd, blake3, hit: true });
-            }
-        }
-        let ccd = Ccd::read(path)?;
-        let mut w = Writer::default();
-        put_components(&mut w, ccd.components());
-        let _ = std::fs::create_dir_all(dir).and_then(|()| crate::atomic::write(&cache, &w.finish()));
-        Ok(CcdCache { ccd, blake3, hit: false })
-    }
-
-    /// [`load`](Self::load) through [`default_dir`](Self::default_dir); with no cache
-    /// directory (neither XDG_CACHE_HOME nor HOME set) the CCD is parsed.
-    pub fn load_default(path: &Path) -> Result<CcdCache, PrepError> {
-        match Self::default_dir() {
-            Some(dir) => Self::load(path, &dir),
-            None => Ok(CcdCache { ccd: Ccd::read(path)?, blake3: super::file_blake3(path)?, hit: false }),
-        }
-    }
-
-    /// `$XDG_CACHE_HOME/helico/ccd`, else `~/.cache/helico/ccd`.
-    pub fn default_dir() -> Option<PathBuf> {
-        crate::data::manifest::default_cache_path().and_then(|p| p.parent().map(|d| d.join("ccd")))
     }
 }
 
@@ -172,8 +125,6 @@ const MOLECULES: [MoleculeType; 4] =
     [MoleculeType::Protein, MoleculeType::Rna, MoleculeType::Dna, MoleculeType::Ligand];
 const BOND_KINDS: [BondKind; 5] =
     [BondKind::Covalent, BondKind::Disulfide, BondKind::MetalCoordination, BondKind::PolymerLink, BondKind::Intra];
-const BOND_ORDERS: [BondOrder; 5] =
-    [BondOrder::Single, BondOrder::Double, BondOrder::Triple, BondOrder::Quadruple, BondOrder::Aromatic];
 
 fn code<T: PartialEq>(table: &[T], value: &T) -> u8 {
     table.iter().position(|v| v == value).expect("every variant is in its code table") as u8
@@ -398,105 +349,6 @@ fn get_tokens(r: &Reader<'_>, s: &Structure) -> Result<Tokens, PrepError> {
         rep_atom: r.indices("tok.rep", n, a)?,
         atomized: atomized.iter().map(|&b| b != 0).collect(),
     })
-}
-
-/// Component atom flags: leaving, aromatic, has a position.
-const LEAVING: u8 = 1;
-const AROMATIC: u8 = 2;
-const POSITIONED: u8 = 4;
-
-fn put_components(w: &mut Writer, components: &[Component]) {
-    let c = components;
-    w.strs("cc.id", "cc.id#", c.iter().map(|c| c.id.as_str()));
-    w.strs("cc.name", "cc.name#", c.iter().map(|c| c.name.as_str()));
-    w.strs("cc.type", "cc.type#", c.iter().map(|c| c.comp_type.as_str()));
-    w.u8s("cc.one_letter?", c.iter().map(|c| u8::from(c.one_letter_code.is_some())));
-    w.strs("cc.one_letter", "cc.one_letter#", c.iter().map(|c| c.one_letter_code.as_deref().unwrap_or("")));
-    w.u8s("cc.parent?", c.iter().map(|c| u8::from(c.parent.is_some())));
-    w.strs("cc.parent", "cc.parent#", c.iter().map(|c| c.parent.as_deref().unwrap_or("")));
-    w.i32s("cc.charge", c.iter().map(|c| c.formal_charge));
-    w.u32s("cc.n_atoms", c.iter().map(|c| index(c.atoms.len())));
-    w.u32s("cc.n_bonds", c.iter().map(|c| index(c.bonds.len())));
-    let atoms = || c.iter().flat_map(|c| &c.atoms);
-    w.strs("cca.name", "cca.name#", atoms().map(|a| a.name.as_str()));
-    w.strs("cca.element", "cca.element#", atoms().map(|a| a.element.as_str()));
-    w.i32s("cca.charge", atoms().map(|a| a.charge));
-    w.u8s(
-        "cca.flags",
-        atoms().map(|a| {
-            (if a.leaving { LEAVING } else { 0 })
-                | (if a.aromatic { AROMATIC } else { 0 })
-                | (if a.position.is_some() { POSITIONED } else { 0 })
-        }),
-    );
-    w.f32s("cca.xyz", atoms().flat_map(|a| a.position.unwrap_or([0.0; 3])));
-    let bonds = || c.iter().flat_map(|c| &c.bonds);
-    w.u32s("ccb.atoms", bonds().flat_map(|b| b.atoms.map(index)));
-    w.u8s("ccb.order", bonds().map(|b| code(&BOND_ORDERS, &b.order)));
-    w.u8s("ccb.aromatic", bonds().map(|b| u8::from(b.aromatic)));
-}
-
-fn get_components(r: &Reader<'_>) -> Result<Vec<Component>, PrepError> {
-    let ids = r.strs("cc.id", "cc.id#", None)?;
-    let n = ids.len();
-    let names = r.strs("cc.name", "cc.name#", Some(n))?;
-    let types = r.strs("cc.type", "cc.type#", Some(n))?;
-    let has_olc = r.u8s("cc.one_letter?", n)?;
-    let olc = r.strs("cc.one_letter", "cc.one_letter#", Some(n))?;
-    let has_parent = r.u8s("cc.parent?", n)?;
-    let parents = r.strs("cc.parent", "cc.parent#", Some(n))?;
-    let charges = r.i32s("cc.charge", n)?;
-    let n_atoms = r.u32s("cc.n_atoms", Some(n))?;
-    let n_bonds = r.u32s("cc.n_bonds", Some(n))?;
-    let total_atoms: usize = n_atoms.iter().map(|&k| k as usize).sum();
-    let total_bonds: usize = n_bonds.iter().map(|&k| k as usize).sum();
-    let atom_names = r.strs("cca.name", "cca.name#", Some(total_atoms))?;
-    let elements = r.strs("cca.element", "cca.element#", Some(total_atoms))?;
-    let atom_charges = r.i32s("cca.charge", total_atoms)?;
-    let flags = r.u8s("cca.flags", total_atoms)?;
-    let xyz = r.f32s("cca.xyz", 3 * total_atoms)?;
-    let bond_atoms = r.u32s("ccb.atoms", Some(2 * total_bonds))?;
-    let orders = decode(r, "ccb.order", &BOND_ORDERS, r.u8s("ccb.order", total_bonds)?)?;
-    let aromatic = r.u8s("ccb.aromatic", total_bonds)?;
-
-    let (mut atom_names, mut elements) = (atom_names.into_iter(), elements.into_iter());
-    let (mut k, mut b) = (0, 0);
-    let mut out = Vec::with_capacity(n);
-    for (c, ((id, name), comp_type)) in ids.into_iter().zip(names).zip(types).enumerate() {
-        let mut atoms = Vec::with_capacity(n_atoms[c] as usize);
-        for _ in 0..n_atoms[c] {
-            let f = flags[k];
-            atoms.push(ccd::Atom {
-                name: atom_names.next().expect("counted above"),
-                element: elements.next().expect("counted above"),
-                charge: atom_charges[k],
-                leaving: f & LEAVING != 0,
-                aromatic: f & AROMATIC != 0,
-                position: (f & POSITIONED != 0).then(|| [xyz[3 * k], xyz[3 * k + 1], xyz[3 * k + 2]]),
-            });
-            k += 1;
-        }
-        let mut bonds = Vec::with_capacity(n_bonds[c] as usize);
-        for _ in 0..n_bonds[c] {
-            let pair = [bond_atoms[2 * b] as usize, bond_atoms[2 * b + 1] as usize];
-            if pair.iter().any(|&i| i >= atoms.len()) {
-                return Err(r.problem(format!("component {id}: bond {pair:?} past its {} atoms", atoms.len())));
-            }
-            bonds.push(ccd::Bond { atoms: pair, order: orders[b], aromatic: aromatic[b] != 0 });
-            b += 1;
-        }
-        out.push(Component {
-            id,
-            name,
-            comp_type,
-            one_letter_code: (has_olc[c] != 0).then(|| olc[c].clone()),
-            parent: (has_parent[c] != 0).then(|| parents[c].clone()),
-            formal_charge: charges[c],
-            atoms,
-            bonds,
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

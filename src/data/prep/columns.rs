@@ -145,17 +145,22 @@ impl<'a> Reader<'a> {
 
     /// The bytes of column `tag`, which must hold `count` values of `width` bytes.
     pub(super) fn column(&self, tag: &str, width: usize, count: Option<usize>) -> Result<&'a [u8], PrepError> {
+        Ok(&self.bytes[self.span(tag, width, count)?])
+    }
+
+    /// Where column `tag` lies in the file, checked as [`column`](Self::column) checks it: for
+    /// readers that keep the file and decode from it later.
+    pub(super) fn span(&self, tag: &str, width: usize, count: Option<usize>) -> Result<Range<usize>, PrepError> {
         let range = self.columns.get(tag.as_bytes()).ok_or_else(|| self.problem(format!("no column {tag}")))?;
-        let data = &self.bytes[range.clone()];
         let ok = match count {
-            Some(count) => data.len() == count * width,
-            None => data.len().is_multiple_of(width),
+            Some(count) => range.len() == count * width,
+            None => range.len().is_multiple_of(width),
         };
         if !ok {
             let want = count.map_or(format!("a multiple of {width}"), |c| (c * width).to_string());
-            return Err(self.problem(format!("column {tag} holds {} bytes, expected {want}", data.len())));
+            return Err(self.problem(format!("column {tag} holds {} bytes, expected {want}", range.len())));
         }
-        Ok(data)
+        Ok(range.clone())
     }
 
     pub(super) fn u8s(&self, tag: &str, count: usize) -> Result<&'a [u8], PrepError> {

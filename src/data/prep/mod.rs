@@ -20,8 +20,10 @@
 
 mod alignments;
 pub mod cache;
+pub(crate) mod ccd_cache;
 pub mod collate;
 mod columns;
+mod components;
 pub mod journal;
 pub mod loader;
 pub mod sampling;
@@ -44,7 +46,8 @@ use crate::data::cif::CifFile;
 use crate::data::msa::{AlignmentSource, MAX_STORED_ROWS, MsaError, find_entity_msas};
 use crate::data::structure::{self, Filters, MoleculeType, Structure, StructureError};
 use crate::data::tokenize::{TokenizeOptions, tokenize};
-pub use cache::{CachedStructure, CcdCache};
+pub use cache::CachedStructure;
+pub use ccd_cache::CcdCache;
 pub use journal::{CacheFile, DatasetSummary, Info, Reason, Record, Status};
 
 /// Source files are these, in any case; gzip is detected from the content.
