@@ -55,3 +55,24 @@ pub fn ccd() -> &'static Ccd {
         ccd
     })
 }
+
+/// Preprocesses `src` into `out` with the real CCD, as `helico preprocess` would, in-process.
+pub fn preprocess_dir(
+    src: &Path,
+    out: &Path,
+    params: &helico::data::prep::Params,
+    jobs: usize,
+) -> helico::data::prep::Summary {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let job = helico::data::prep::Job {
+        src,
+        out,
+        ccd: ccd(),
+        ccd_blake3: &helico::data::prep::file_blake3(&ccd_bcif()).unwrap(),
+        params,
+        jobs,
+        progress: false,
+        stop: &stop,
+    };
+    helico::data::prep::run(&job).unwrap()
+}

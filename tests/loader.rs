@@ -7,16 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use helico::data::crop::CropMethod;
 use helico::data::prep::collate::{Af3Batch, Axis, BatchedFeatures, BatchedMsa, Column, Padding, collate};
 use helico::data::prep::loader::{Af3Dataset, Example, LoaderConfig, Sampler};
 use helico::data::prep::sampling::{UnitKind, WeightedUnits};
-use helico::data::prep::{self, CachedStructure, Job, Params};
+use helico::data::prep::{CachedStructure, Params};
 use tch::{Kind, Tensor};
 
-use crate::data_support::{ccd, ccd_bcif, mmcif_dir, oracle};
+use crate::data_support::{mmcif_dir, oracle, preprocess_dir};
 use crate::preprocess::demo;
 use crate::support::{helico, json, run, setup_file};
 
@@ -170,19 +169,8 @@ fn identical_chains_merge_into_one_cluster() {
     for (from, to) in [("1ubq", "1ubq"), ("1ubq", "9ubq"), ("4i6p", "4i6p")] {
         std::fs::copy(mmcif_dir().join(format!("{from}.cif")), src.join(format!("{to}.cif"))).unwrap();
     }
-    let (stop, params) = (AtomicBool::new(false), Params::default());
     let out = dir.path().join("out");
-    let job = Job {
-        src: &src,
-        out: &out,
-        ccd: ccd(),
-        ccd_blake3: &prep::file_blake3(&ccd_bcif()).unwrap(),
-        params: &params,
-        jobs: 1,
-        progress: false,
-        stop: &stop,
-    };
-    assert_eq!(prep::run(&job).unwrap().ok, 3);
+    assert_eq!(preprocess_dir(&src, &out, &Params::default(), 1).ok, 3);
     let dataset = Af3Dataset::open_with(&out, Sampler::Af3Weighted).unwrap();
     let units: &WeightedUnits = dataset.units().unwrap();
     let keys: Vec<&str> = dataset.entries().iter().map(|e| e.key.as_str()).collect();

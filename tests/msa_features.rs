@@ -7,7 +7,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use helico::data::crop::{CropMethod, crop};
@@ -17,13 +16,13 @@ use helico::data::msa::{
 };
 use helico::data::packing::SplitMix64;
 use helico::data::prep::loader::{Af3Dataset, LoaderConfig, restype_classes};
-use helico::data::prep::{self, CachedStructure, Job, Params, Status, journal};
+use helico::data::prep::{self, CachedStructure, Params, Status, journal};
 use helico::data::structure::{Options, Structure};
 use helico::data::tokenize::Tokens;
 use serde_json::Value;
 use tch::Tensor;
 
-use crate::data_support::{ccd, ccd_bcif, oracle, repo_path};
+use crate::data_support::{ccd, oracle, preprocess_dir, repo_path};
 use crate::features::{features, floats, longs, model};
 use crate::support::{helico, run};
 
@@ -39,19 +38,7 @@ fn preprocess(root: &Path, keys: &[&str], msa: &[PathBuf]) -> PathBuf {
         std::fs::copy(repo_path(&format!("data/openfold3/mmcifs/{key}.cif")), src.join(format!("{key}.cif"))).unwrap();
     }
     let out = root.join("out");
-    let params = Params { msa: msa.to_vec(), ..Params::default() };
-    let stop = AtomicBool::new(false);
-    let job = Job {
-        src: &src,
-        out: &out,
-        ccd: ccd(),
-        ccd_blake3: &prep::file_blake3(&ccd_bcif()).unwrap(),
-        params: &params,
-        jobs: 1,
-        progress: false,
-        stop: &stop,
-    };
-    let summary = prep::run(&job).unwrap();
+    let summary = preprocess_dir(&src, &out, &Params { msa: msa.to_vec(), ..Params::default() }, 1);
     assert_eq!(summary.failed, 0, "{:?}", summary.failures);
     out
 }

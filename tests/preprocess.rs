@@ -6,20 +6,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use helico::data::features::Features;
 use helico::data::manifest::DataManifest;
 use helico::data::prep::loader::{Af3Dataset, LoaderConfig};
-use helico::data::prep::{self, CachedStructure, CcdCache, Job, Params, Record, Status, journal};
+use helico::data::prep::{CachedStructure, CcdCache, Params, Record, Status, journal};
 use helico::data::structure::{Options, Structure};
 use helico::data::tokenize::{TokenizeOptions, tokenize};
 use serde_json::Value;
 use tch::Tensor;
 
-use crate::data_support::{ccd, ccd_bcif, mmcif_files, oracle};
+use crate::data_support::{ccd, ccd_bcif, mmcif_files, oracle, preprocess_dir};
 use crate::features::{features, floats, longs};
 use crate::support::{helico, run};
 
@@ -191,19 +190,7 @@ pub fn demo() -> &'static Path {
         }
         let root = tmp.join(format!("preprocess-demo-{}", std::process::id()));
         sources(&root.join("src"), 1);
-        let stop = AtomicBool::new(false);
-        let params = Params::default();
-        let job = Job {
-            src: &root.join("src"),
-            out: &root.join("out"),
-            ccd: ccd(),
-            ccd_blake3: &prep::file_blake3(&ccd_bcif()).unwrap(),
-            params: &params,
-            jobs: 2,
-            progress: false,
-            stop: &stop,
-        };
-        let summary = prep::run(&job).unwrap();
+        let summary = preprocess_dir(&root.join("src"), &root.join("out"), &Params::default(), 2);
         assert_eq!((summary.ok, summary.failed), (12, 0));
         root.join("out")
     })

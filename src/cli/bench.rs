@@ -115,11 +115,22 @@ fn d3pm(a: D3pmBenchArgs) -> anyhow::Result<ExitCode> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let opts = Options { steps: a.steps, warmup: a.warmup, kernels, torch, pool: a.pool, profile: a.profile, command };
     let report = d3pm::run(&resolved.experiment, &a.exp.experiment.display().to_string(), &opts)?;
-    let (json, md) = report.write(&a.out)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let written = report.write(&a.out)?;
+    print_report(&report, &report.markdown(), written, a.json)
+}
+
+/// Prints a written benchmark report: its JSON with `--json`, else its markdown and where the
+/// two files went.
+pub(super) fn print_report(
+    report: &impl serde::Serialize,
+    markdown: &str,
+    (json, md): (std::path::PathBuf, std::path::PathBuf),
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.markdown());
+        print!("{markdown}");
         println!("\nwrote {} and {}", json.display(), md.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -77,12 +77,6 @@ pub fn bench_loader(a: LoaderBenchArgs) -> anyhow::Result<ExitCode> {
     let command = std::iter::once("helico".to_owned()).chain(args).collect::<Vec<_>>().join(" ");
     let bench = LoaderBench { data, batches: a.batches as usize, seed: a.seed, command };
     let report = loader::run(&bench)?;
-    let (json, md) = report.write(&a.out)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.markdown());
-        println!("\nwrote {} and {}", json.display(), md.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    let written = report.write(&a.out)?;
+    super::bench::print_report(&report, &report.markdown(), written, a.json)
 }
