@@ -473,8 +473,10 @@ struct GradReducer {
     }
   }
 
+  // After the step's last backward: an unarmed backward launched nothing, so everything goes now.
   void finish() {
     std::lock_guard<std::mutex> lock(mu);
+    if (!armed) reset();
     while (next < static_cast<int64_t>(buckets.size())) launch(next++);
     armed = false;
     if (!error.empty()) return;
@@ -723,12 +725,8 @@ int hs_reducer_arm(void* reducer) {
 // order, and writes every sum back into its gradient. `launched` is how many buckets the
 // backward itself launched.
 int hs_reducer_finish(void* reducer, int64_t* launched) {
-  GUARD(auto r = static_cast<GradReducer*>(reducer); if (!r->armed) {
-    std::lock_guard<std::mutex> lock(r->mu);
-    r->reset();
-    r->armed = true;
-  } r->finish();
-        *launched = r->launched_in_backward; TORCH_CHECK(r->error.empty(), r->error);)
+  GUARD(auto r = static_cast<GradReducer*>(reducer); r->finish(); *launched = r->launched_in_backward;
+        TORCH_CHECK(r->error.empty(), r->error);)
 }
 
 // Removes the hooks and frees the reducer.
